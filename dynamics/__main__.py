@@ -1,0 +1,7 @@
+"""``python -m dynamics …``: see :mod:`dynamics.cli`."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

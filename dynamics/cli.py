@@ -1,0 +1,126 @@
+"""Command line: ``python -m dynamics simulate SCENARIO.json -o OUT.npz``.
+
+Every refusal (unreadable file, bad JSON, invalid scenario, over budget) ends with exit code 2 and
+one line on stderr, never a traceback. A run that fails numerically exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .errors import ScenarioError
+from .scenario import Scenario
+from .solve import simulate
+
+MAX_SCENARIO_BYTES = 50_000_000
+
+
+class _Refusal(Exception):
+    pass
+
+
+def load_scenario(path: str) -> Scenario:
+    """Read and validate a scenario JSON file ('-' for stdin)."""
+    try:
+        if path == "-":
+            text = sys.stdin.read(MAX_SCENARIO_BYTES + 1)
+        else:
+            p = Path(path)
+            if p.stat().st_size > MAX_SCENARIO_BYTES:
+                raise _Refusal(f"{path}: file larger than {MAX_SCENARIO_BYTES // 1_000_000} MB")
+            text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise _Refusal(f"{path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise _Refusal(f"{path}: not a UTF-8 text file") from None
+    try:
+        return Scenario.from_json(text)
+    except ScenarioError as exc:
+        raise _Refusal(f"{path}: {exc}") from None
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise _Refusal(f"{path}: invalid scenario ({exc})") from None
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    scenario = load_scenario(args.scenario)
+
+    def progress(fraction: float) -> None:
+        if not args.quiet and sys.stderr.isatty():
+            print(f"\r{100 * fraction:5.1f} %", end="", file=sys.stderr, flush=True)
+
+    try:
+        result = simulate(scenario, progress=progress)
+    except ScenarioError as exc:
+        raise _Refusal(str(exc)) from None
+    if not args.quiet and sys.stderr.isatty():
+        print(file=sys.stderr)
+    out = Path(args.output)
+    try:
+        with out.open("wb") as fh:
+            np.savez_compressed(
+                fh,
+                t=result.t,
+                x=result.x,
+                scenario=np.array(scenario.to_json()),
+                status=np.array(result.status),
+                message=np.array(result.message),
+                version=np.array(__version__),
+            )
+    except OSError as exc:
+        raise _Refusal(f"{args.output}: {exc.strerror or exc}") from None
+    print(
+        json.dumps(
+            {
+                "status": result.status,
+                "message": result.message,
+                "frames": len(result.t),
+                "wall_time_s": round(result.wall_time, 4),
+                "output": str(out),
+            }
+        )
+    )
+    return 0 if result.success else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m dynamics", description="Attention dynamics on the sphere and ellipsoid."
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sim = sub.add_parser("simulate", help="integrate a scenario and save t, x and the scenario")
+    sim.add_argument("scenario", help="scenario JSON file ('-' for standard input)")
+    sim.add_argument("-o", "--output", required=True, help="output .npz file")
+    sim.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    sim.set_defaults(run=_simulate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse already printed its one-line usage error
+        return int(exc.code or 0)
+    try:
+        return int(args.run(args))
+    except _Refusal as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except MemoryError:
+        print("error: out of memory; reduce n, d, frames or T", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,461 @@
+"""The scenario: one frozen, validated description of a simulation.
+
+It is the single source of truth for the Python API, the JSON files of the CLI, the URL query
+parameters of the app, the presets and the cache key. Every field is a plain, hashable value
+(numbers, strings, tuples), so a scenario can be compared, hashed and serialised without pickling.
+
+Public JSON keys (a contract: keys are added, never renamed)::
+
+    x0 | n, d, seed         explicit n×d tokens, or the size and seed of generated ones
+    heads                   [{"Q": M, "K": M, "V": M}, ...]; M a d×d matrix or
+                            {"const": M0, "sin": M1, "omega": w, "phase": p} = M0 + M1 sin(w t + p)
+    attention               "softmax" | "unnormalized"
+    beta, mask              inverse temperature; "none" | "causal"
+    space, P                "sphere" | "ellipsoid" with P the SPD matrix of {x : xᵀPx = 1}
+    T, integrator, dt       horizon; "euler" | "rk4" | "adaptive"; step
+    rtol, atol, method      tolerances and scipy method of the adaptive integrator
+    frames, dtype           number of saved times (0 … T, evenly spaced); "float64" | "float32"
+
+Generated weights (used when ``heads`` is absent): ``n_heads`` heads, each with value matrix from
+``value`` ("identity" | "spectrum" | "gaussian"; ``v_eigs``, ``v_basis``, ``v_symmetric``) and
+key–query product QᵀK from ``qk`` ("identity" | "spd" | "gaussian"; ``qk_eigs``), optionally
+time-varying with amplitude ``qk_amp`` and frequency ``qk_omega``. Generated tokens: ``init``
+("uniform" | "hemisphere" | "cap" | "antipodal" | "great_circle") with ``pole``, ``margin`` and
+``cap_angle``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+
+from .errors import ScenarioError
+
+Matrix = tuple[tuple[float, ...], ...]
+Vector = tuple[float, ...]
+
+INIT_KINDS = ("uniform", "hemisphere", "cap", "antipodal", "great_circle")
+VALUE_KINDS = ("identity", "spectrum", "gaussian")
+QK_KINDS = ("identity", "spd", "gaussian")
+ATTENTION_KINDS = ("softmax", "unnormalized")
+MASKS = ("none", "causal")
+SPACES = ("sphere", "ellipsoid")
+INTEGRATORS = ("euler", "rk4", "adaptive")
+ADAPTIVE_METHODS = ("RK45", "DOP853", "RK23")
+DTYPES = ("float64", "float32")
+BASES = ("identity", "random")
+
+# Hard bounds on single values: a scenario outside them is nonsense, not merely expensive.
+# (Expense is judged by dynamics.limits.Limits, which callers may tighten.)
+_MAX_ABS = 1e6
+_MAX_BETA = 1e4
+_MAX_T = 1e5
+
+
+def _matrix(value: Any, name: str, shape: tuple[int, int] | None = None) -> Matrix:
+    """Validate a matrix given as nested sequences and return it as a tuple of tuples."""
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ScenarioError(f"{name}: expected a matrix of numbers ({exc})") from None
+    if arr.ndim != 2 or arr.size == 0:
+        raise ScenarioError(f"{name}: expected a non-empty 2-D matrix, got shape {arr.shape}")
+    if shape is not None and arr.shape != shape:
+        raise ScenarioError(f"{name}: expected shape {shape}, got {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ScenarioError(f"{name}: entries must be finite numbers")
+    if np.abs(arr).max() > _MAX_ABS:
+        raise ScenarioError(f"{name}: entries must be at most {_MAX_ABS:g} in absolute value")
+    return tuple(tuple(float(v) for v in row) for row in arr)
+
+
+def _vector(value: Any, name: str, length: int | None = None) -> Vector:
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ScenarioError(f"{name}: expected a list of numbers ({exc})") from None
+    if arr.ndim != 1 or arr.size == 0:
+        raise ScenarioError(f"{name}: expected a non-empty list of numbers")
+    if length is not None and arr.size != length:
+        raise ScenarioError(f"{name}: expected {length} numbers (one per dimension), got {arr.size}")
+    if not np.all(np.isfinite(arr)):
+        raise ScenarioError(f"{name}: entries must be finite numbers")
+    if np.abs(arr).max() > _MAX_ABS:
+        raise ScenarioError(f"{name}: entries must be at most {_MAX_ABS:g} in absolute value")
+    return tuple(float(v) for v in arr)
+
+
+def _number(value: Any, name: str, lo: float, hi: float, *, integer: bool = False) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                raise ScenarioError(f"{name}: expected a number, got {value!r}") from None
+        else:
+            raise ScenarioError(f"{name}: expected a number, got {type(value).__name__}")
+    if not math.isfinite(float(value)):
+        raise ScenarioError(f"{name}: must be a finite number")
+    if integer:
+        if float(value) != int(value):
+            raise ScenarioError(f"{name}: expected a whole number, got {value}")
+        value = int(value)
+    else:
+        value = float(value)
+    if not lo <= value <= hi:
+        raise ScenarioError(f"{name}: must be between {lo:g} and {hi:g}, got {value:g}")
+    return value
+
+
+def _choice(value: Any, name: str, options: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value not in options:
+        raise ScenarioError(f"{name}: must be one of {', '.join(options)}; got {value!r}")
+    return value
+
+
+def _boolean(value: Any, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "1", "yes", "false", "0", "no"):
+        return value.lower() in ("true", "1", "yes")
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    raise ScenarioError(f"{name}: expected true or false, got {value!r}")
+
+
+@dataclass(frozen=True)
+class MatrixSpec:
+    """A d×d weight matrix, constant or ``const + sin·sin(omega·t + phase)``."""
+
+    const: Matrix
+    sin: Matrix | None = None
+    omega: float = 1.0
+    phase: float = 0.0
+
+    @property
+    def is_constant(self) -> bool:
+        return self.sin is None
+
+    def at(self, t: float) -> np.ndarray:
+        """The matrix M(t) = M0 + M1 sin(ω t + φ)."""
+        m0 = np.array(self.const)
+        if self.sin is None:
+            return m0
+        return m0 + math.sin(self.omega * t + self.phase) * np.array(self.sin)
+
+    def norm_bound(self) -> float:
+        """An upper bound of sup_t ‖M(t)‖₂ (spectral norm)."""
+        bound = float(np.linalg.norm(np.array(self.const), 2))
+        if self.sin is not None:
+            bound += float(np.linalg.norm(np.array(self.sin), 2))
+        return bound
+
+    @classmethod
+    def parse(cls, value: Any, name: str, d: int) -> MatrixSpec:
+        if isinstance(value, MatrixSpec):
+            value = value.to_json()
+        if isinstance(value, Mapping):
+            unknown = set(value) - {"const", "sin", "omega", "phase"}
+            if unknown:
+                raise ScenarioError(f"{name}: unknown keys {sorted(unknown)}")
+            if "const" not in value:
+                raise ScenarioError(f"{name}: a time-varying matrix needs 'const'")
+            return cls(
+                const=_matrix(value["const"], f"{name}.const", (d, d)),
+                sin=None if value.get("sin") is None else _matrix(value["sin"], f"{name}.sin", (d, d)),
+                omega=_number(value.get("omega", 1.0), f"{name}.omega", -1e3, 1e3),
+                phase=_number(value.get("phase", 0.0), f"{name}.phase", -1e3, 1e3),
+            )
+        return cls(const=_matrix(value, name, (d, d)))
+
+    def to_json(self) -> Any:
+        if self.sin is None:
+            return [list(r) for r in self.const]
+        return {
+            "const": [list(r) for r in self.const],
+            "sin": [list(r) for r in self.sin],
+            "omega": self.omega,
+            "phase": self.phase,
+        }
+
+
+@dataclass(frozen=True)
+class Head:
+    """One attention head: score ⟨Q x, K y⟩ = xᵀ QᵀK y, value map V."""
+
+    Q: MatrixSpec
+    K: MatrixSpec
+    V: MatrixSpec
+
+    @classmethod
+    def parse(cls, value: Any, name: str, d: int) -> Head:
+        if isinstance(value, Head):
+            return value
+        if not isinstance(value, Mapping):
+            raise ScenarioError(f"{name}: expected an object with keys Q, K, V")
+        unknown = set(value) - {"Q", "K", "V"}
+        if unknown:
+            raise ScenarioError(f"{name}: unknown keys {sorted(unknown)} (allowed: Q, K, V)")
+        eye = [[float(i == j) for j in range(d)] for i in range(d)]
+        return cls(
+            **{m: MatrixSpec.parse(value.get(m, eye), f"{name}.{m}", d) for m in ("Q", "K", "V")}
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {"Q": self.Q.to_json(), "K": self.K.to_json(), "V": self.V.to_json()}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Everything that determines a simulation. Construct with keywords or ``from_dict``.
+
+    Invalid values raise :class:`~dynamics.errors.ScenarioError` with a one-line reason.
+    """
+
+    # tokens
+    n: int = 32
+    d: int = 3
+    seed: int = 0
+    x0: Matrix | None = None
+    init: Literal["uniform", "hemisphere", "cap", "antipodal", "great_circle"] = "uniform"
+    pole: Vector | None = None
+    margin: float = 0.1
+    cap_angle: float = 0.6
+    # weights
+    heads: tuple[Head, ...] | None = None
+    n_heads: int = 1
+    value: Literal["identity", "spectrum", "gaussian"] = "identity"
+    v_eigs: Vector | None = None
+    v_basis: Literal["identity", "random"] = "identity"
+    v_symmetric: bool = True
+    qk: Literal["identity", "spd", "gaussian"] = "identity"
+    qk_eigs: Vector | None = None
+    qk_amp: float = 0.0
+    qk_omega: float = 1.0
+    # model
+    attention: Literal["softmax", "unnormalized"] = "softmax"
+    beta: float = 1.0
+    mask: Literal["none", "causal"] = "none"
+    space: Literal["sphere", "ellipsoid"] = "sphere"
+    P: Matrix | None = None
+    # solver
+    T: float = 10.0
+    integrator: Literal["euler", "rk4", "adaptive"] = "rk4"
+    dt: float = 0.05
+    method: Literal["RK45", "DOP853", "RK23"] = "DOP853"
+    rtol: float = 1e-6
+    atol: float = 1e-9
+    frames: int = 101
+    dtype: Literal["float64", "float32"] = "float64"
+
+    MATRIX_KEYS: ClassVar[tuple[str, ...]] = ("x0", "P")
+    VECTOR_KEYS: ClassVar[tuple[str, ...]] = ("pole", "v_eigs", "qk_eigs")
+
+    # ------------------------------------------------------------------ validation
+    def __post_init__(self) -> None:
+        s = object.__setattr__
+        s(self, "d", _number(self.d, "d", 1, 4096, integer=True))
+        if self.x0 is not None:
+            x0 = _matrix(self.x0, "x0")
+            if len(x0[0]) != self.d:
+                # explicit tokens define d and n
+                s(self, "d", len(x0[0]))
+            s(self, "x0", x0)
+            s(self, "n", len(x0))
+        s(self, "n", _number(self.n, "n", 1, 1_000_000, integer=True))
+        d = self.d
+        if d < 2:
+            raise ScenarioError("d: the sphere model needs d ≥ 2")
+        s(self, "seed", _number(self.seed, "seed", 0, 2**32 - 1, integer=True))
+        s(self, "init", _choice(self.init, "init", INIT_KINDS))
+        if self.pole is not None:
+            pole = _vector(self.pole, "pole", d)
+            if max(abs(v) for v in pole) == 0:
+                raise ScenarioError("pole: must be a non-zero vector")
+            s(self, "pole", pole)
+        s(self, "margin", _number(self.margin, "margin", 0.0, 0.999))
+        s(self, "cap_angle", _number(self.cap_angle, "cap_angle", 1e-3, math.pi))
+        if self.init == "antipodal" and self.x0 is None and self.n % 2:
+            raise ScenarioError("init: 'antipodal' needs an even number of tokens n")
+
+        if self.heads is not None:
+            heads = self.heads
+            if isinstance(heads, Mapping) or not hasattr(heads, "__len__") or len(heads) == 0:
+                raise ScenarioError("heads: expected a non-empty list of {Q, K, V} objects")
+            s(self, "heads", tuple(Head.parse(h, f"heads[{i}]", d) for i, h in enumerate(heads)))
+            s(self, "n_heads", len(self.heads))
+        s(self, "n_heads", _number(self.n_heads, "n_heads", 1, 1024, integer=True))
+        s(self, "value", _choice(self.value, "value", VALUE_KINDS))
+        if self.v_eigs is not None:
+            s(self, "v_eigs", _vector(self.v_eigs, "v_eigs", d))
+        elif self.value == "spectrum" and self.heads is None:
+            raise ScenarioError("v_eigs: value='spectrum' needs the d eigenvalues of V")
+        s(self, "v_basis", _choice(self.v_basis, "v_basis", BASES))
+        s(self, "v_symmetric", _boolean(self.v_symmetric, "v_symmetric"))
+        s(self, "qk", _choice(self.qk, "qk", QK_KINDS))
+        if self.qk_eigs is not None:
+            eigs = _vector(self.qk_eigs, "qk_eigs", d)
+            if min(eigs) <= 0:
+                raise ScenarioError("qk_eigs: QᵀK must be positive definite: eigenvalues > 0")
+            s(self, "qk_eigs", eigs)
+        elif self.qk == "spd" and self.heads is None:
+            raise ScenarioError("qk_eigs: qk='spd' needs the d positive eigenvalues of QᵀK")
+        s(self, "qk_amp", _number(self.qk_amp, "qk_amp", 0.0, 100.0))
+        s(self, "qk_omega", _number(self.qk_omega, "qk_omega", -1e3, 1e3))
+
+        s(self, "attention", _choice(self.attention, "attention", ATTENTION_KINDS))
+        s(self, "beta", _number(self.beta, "beta", 0.0, _MAX_BETA))
+        s(self, "mask", _choice(self.mask, "mask", MASKS))
+        s(self, "space", _choice(self.space, "space", SPACES))
+        if self.P is not None:
+            P = _matrix(self.P, "P", (d, d))
+            arr = np.array(P)
+            if not np.allclose(arr, arr.T, rtol=0, atol=1e-12 * max(1.0, np.abs(arr).max())):
+                raise ScenarioError("P: the ellipsoid matrix must be symmetric")
+            eig = np.linalg.eigvalsh(arr)
+            if eig[0] <= 0:
+                raise ScenarioError(
+                    f"P: the ellipsoid matrix must be positive definite "
+                    f"(smallest eigenvalue {eig[0]:.3g})"
+                )
+            if eig[-1] / eig[0] > 1e8:
+                raise ScenarioError(
+                    f"P: too ill-conditioned (condition number {eig[-1] / eig[0]:.3g} > 1e8)"
+                )
+            s(self, "P", P)
+        if self.space == "ellipsoid" and self.P is None:
+            raise ScenarioError("P: space='ellipsoid' needs the SPD matrix P of {x : xᵀPx = 1}")
+        if self.space == "sphere" and self.P is not None:
+            raise ScenarioError("P: only used with space='ellipsoid'")
+
+        s(self, "T", _number(self.T, "T", 0.0, _MAX_T))
+        s(self, "integrator", _choice(self.integrator, "integrator", INTEGRATORS))
+        s(self, "dt", _number(self.dt, "dt", 1e-6, 10.0))
+        s(self, "method", _choice(self.method, "method", ADAPTIVE_METHODS))
+        s(self, "rtol", _number(self.rtol, "rtol", 1e-13, 1e-1))
+        s(self, "atol", _number(self.atol, "atol", 1e-15, 1e-1))
+        s(self, "frames", _number(self.frames, "frames", 2, 100_000, integer=True))
+        s(self, "dtype", _choice(self.dtype, "dtype", DTYPES))
+
+    # ------------------------------------------------------------------ derived
+    @property
+    def causal(self) -> bool:
+        return self.mask == "causal"
+
+    def ellipsoid_matrix(self) -> np.ndarray | None:
+        """The SPD matrix P of the ellipsoid, or None on the unit sphere."""
+        return None if self.P is None else np.array(self.P)
+
+    def replace(self, **changes: Any) -> Scenario:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    # ------------------------------------------------------------------ (de)serialisation
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Scenario:
+        """Build from a JSON-like mapping; unknown keys are refused (they are usually typos)."""
+        if not isinstance(data, Mapping):
+            raise ScenarioError("scenario: expected a JSON object of key: value pairs")
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ScenarioError(
+                f"unknown scenario key{'s' if len(unknown) > 1 else ''} {', '.join(map(str, unknown))}"
+            )
+        return cls(**dict(data))
+
+    def to_dict(self, *, minimal: bool = False) -> dict[str, Any]:
+        """A JSON-safe dict; with ``minimal`` only the fields that differ from the defaults."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if minimal and v == f.default:
+                continue
+            if f.name in ("n", "d") and self.x0 is not None and minimal:
+                continue  # implied by x0
+            if f.name == "n_heads" and self.heads is not None and minimal:
+                continue  # implied by heads
+            if f.name == "heads" and v is not None:
+                v = [h.to_json() for h in v]
+            elif isinstance(v, tuple):
+                v = [list(r) if isinstance(r, tuple) else r for r in v]
+            out[f.name] = v
+        return out
+
+    def to_json(self, *, indent: int | None = None) -> str:
+        return json.dumps(self.to_dict(minimal=True), indent=indent, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Scenario:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ScenarioError(f"not valid JSON: {exc.msg} at line {exc.lineno}") from None
+        return cls.from_dict(data)
+
+    def digest(self) -> str:
+        """A short, stable hash of the scenario (for caches and reproducibility stamps)."""
+        return hashlib.sha256(self.to_json().encode()).hexdigest()[:12]
+
+    # URL query parameters: scalars as text, vectors comma-separated, matrices and heads as JSON.
+    def to_query(self) -> dict[str, str]:
+        """Query parameters for the fields that differ from the defaults."""
+        out: dict[str, str] = {}
+        for key, v in self.to_dict(minimal=True).items():
+            if key in self.VECTOR_KEYS:
+                out[key] = ",".join(_short(x) for x in v)
+            elif key in self.MATRIX_KEYS or key == "heads":
+                out[key] = json.dumps(v, separators=(",", ":"))
+            elif isinstance(v, bool):
+                out[key] = "true" if v else "false"
+            elif isinstance(v, float):
+                out[key] = _short(v)
+            else:
+                out[key] = str(v)
+        return out
+
+    @classmethod
+    def from_query(cls, params: Mapping[str, str], *, ignore_unknown: bool = True) -> Scenario:
+        """Parse URL query parameters; other parameters of the app are ignored by default."""
+        names = {f.name for f in fields(cls)}
+        data: dict[str, Any] = {}
+        for key, raw in params.items():
+            if key not in names:
+                if ignore_unknown:
+                    continue
+                raise ScenarioError(f"unknown scenario key {key}")
+            if isinstance(raw, list | tuple):
+                raw = raw[-1] if raw else ""
+            raw = str(raw)
+            if len(raw) > 200_000:
+                raise ScenarioError(f"{key}: value too long")
+            if key in cls.VECTOR_KEYS:
+                try:
+                    data[key] = [float(x) for x in raw.split(",") if x.strip()]
+                except ValueError:
+                    raise ScenarioError(f"{key}: expected comma-separated numbers") from None
+            elif key in cls.MATRIX_KEYS or key == "heads":
+                try:
+                    data[key] = json.loads(raw)
+                except json.JSONDecodeError:
+                    raise ScenarioError(f"{key}: expected a JSON matrix") from None
+            else:
+                data[key] = raw
+        return cls.from_dict(data)
+
+
+def _short(x: float) -> str:
+    """Shortest text that reads back as the same float."""
+    return repr(float(x)) if float(x) != int(x) or abs(x) >= 1e15 else str(int(x))
+
+
+# Defaults of the dataclass, for callers that need them (e.g. to know what is omitted in URLs).
+DEFAULTS = Scenario()
+__all__ = ["DEFAULTS", "Head", "MatrixSpec", "Scenario"]
