@@ -1,4 +1,5 @@
-"""Command line: ``python -m dynamics simulate SCENARIO.json -o OUT.npz``.
+"""Command line: ``python -m dynamics simulate SCENARIO.json -o OUT.npz``,
+``python -m dynamics check SCENARIO.json`` (theorem cards as JSON on stdout).
 
 Every refusal (unreadable file, bad JSON, invalid scenario, over budget) ends with exit code 2 and
 one line on stderr, never a traceback. A run that fails numerically exits 1.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +20,7 @@ from . import __version__
 from .errors import ScenarioError
 from .scenario import Scenario
 from .solve import simulate
+from .theorems import evaluate
 
 MAX_SCENARIO_BYTES = 50_000_000
 
@@ -89,6 +92,23 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0 if result.success else 1
 
 
+def _check(args: argparse.Namespace) -> int:
+    """Evaluate every registered theorem on the scenario (and on its simulated trajectory)."""
+    scenario = load_scenario(args.scenario)
+    try:
+        result = None if args.no_run else simulate(scenario)
+        cards = evaluate(scenario, result)
+    except ScenarioError as exc:
+        raise _Refusal(str(exc)) from None
+    try:
+        print(json.dumps([card.to_json() for card in cards], indent=args.indent))
+        sys.stdout.flush()
+    except BrokenPipeError:  # e.g. piped into `head`: stop quietly, as a SIGPIPE would
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    return 0 if result is None or result.success else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m dynamics", description="Attention dynamics on the sphere and ellipsoid."
@@ -100,6 +120,13 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("-o", "--output", required=True, help="output .npz file")
     sim.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     sim.set_defaults(run=_simulate)
+    chk = sub.add_parser(
+        "check", help="simulate a scenario and print the theorem cards (JSON list) on stdout"
+    )
+    chk.add_argument("scenario", help="scenario JSON file ('-' for standard input)")
+    chk.add_argument("--no-run", action="store_true", help="only evaluate the assumptions (observed is null)")
+    chk.add_argument("--indent", type=int, default=None, help="indent the JSON output")
+    chk.set_defaults(run=_check)
     return parser
 
 
