@@ -136,6 +136,34 @@ PRESETS: tuple[Preset, ...] = (
         source="Geshkovski et al. 2312.10794 §3 (Lemma 3.6)",
         scenario=Scenario(n=32, d=3, attention="unnormalized", beta=1.0, T=10.0, frames=101, seed=7),
     ),
+    Preset(
+        key="cone-collapse",
+        title="Cone collapse: one open hemisphere, Q = K = V = I",
+        caption=(
+            "24 tokens start in the open upper hemisphere; one head with Q = K = V = I. The smallest "
+            "height min_i ⟨x_i, w⟩ never decreases and the tokens collapse onto one point "
+            "exponentially fast: the diameter's log falls on a straight line."
+        ),
+        source="Geshkovski–Letrouit–Polyanskiy–Rigollet 2312.10794, Lemma 6.4 (cone collapse)",
+        scenario=Scenario(
+            n=24, d=3, init="hemisphere", margin=0.05, beta=1.0, T=20.0, dt=0.05, frames=201, seed=8
+        ),
+    ),
+    Preset(
+        key="causal-multihead",
+        title="Open question: Thm D with three heads",
+        caption=(
+            "Causal mask, three heads with time-invariant symmetric V = diag(2, −0.7, −2.3) each and "
+            "random QᵀK. The theorem is proven for one head; the authors believe it holds for several. "
+            "Tokens start on the e₁ side of Σ_k V_k's top eigenvector: does everybody still end at e₁?"
+        ),
+        source="Abella–Silvestre–Tabuada 2412.02682, remark after Thm D (open for h ≥ 2)",
+        scenario=Scenario(
+            n=16, d=3, mask="causal", n_heads=3, value="spectrum", v_eigs=(2.0, -0.7, -2.3),
+            init="hemisphere", pole=(1.0, 0.0, 0.0), margin=0.05, qk="gaussian", beta=1.0, T=25.0,
+            dt=0.05, frames=201, seed=5,
+        ),
+    ),
 )
 
 DEFAULT_PRESET = PRESETS[0]

@@ -1,0 +1,311 @@
+"""The explorer: a lesson's tokens moving on the sphere, with its curves, attention and verdict.
+
+Layout: sidebar controls (ui.controls) · lesson title, caption and verdict · the in-browser 3D
+player (left) · curves and attention heatmap at a chosen time (right, in an ``st.fragment`` so
+moving the time never re-integrates) · "Static view / export" (static plotly figure, scenario
+JSON, Python snippet, downloads).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import numpy as np
+import streamlit as st
+
+from dynamics import ScenarioError
+from ui import controls, session
+from ui.figures import attention_heatmap, cluster_order
+from ui.session import leave_legacy_pages_mode
+
+log = logging.getLogger("adx.explorer")
+leave_legacy_pages_mode()  # a first request on /explorer must still go through app.py
+
+PLAYER_HEIGHT = 470
+CAM_PARAM = "cam"
+
+
+def _player():
+    """The 3D player module, or None when it cannot be loaded (then a static figure is shown)."""
+    try:
+        from ui import player
+
+        return player
+    except Exception:  # pragma: no cover - depends on the other engineers' files
+        log.exception("3D player unavailable")
+        return None
+
+
+def _bump_nonce() -> None:
+    st.session_state["_cam_nonce"] = st.session_state.get("_cam_nonce", 0) + 1
+
+
+# ------------------------------------------------------------------------------------ header
+def header(ctl: controls.Controls) -> None:
+    lesson = ctl.lesson
+    title = lesson.title + (" · modified" if ctl.modified else "")
+    st.markdown(f"#### {title}")
+    st.caption(f"{lesson.caption}  \n*Source: {lesson.source}*")
+
+
+def verdict(display: session.Display) -> None:
+    box = {
+        "consensus": st.success,
+        "clusters": st.info,
+        "spread": st.warning,
+        "failed": st.error,
+    }[display.verdict_kind]
+    icon = {
+        "consensus": ":material/check_circle:",
+        "clusters": ":material/bubble_chart:",
+        "spread": ":material/scatter_plot:",
+        "failed": ":material/error:",
+    }[display.verdict_kind]
+    box(f"**{display.verdict}**", icon=icon)
+
+
+# ------------------------------------------------------------------------------------ 3D view
+#: Camera presets, closer than plotly's default so the sphere fills the view on a projector.
+EYE_DISTANCE = 1.6
+
+
+def camera_for(view: str, top: list[float] | None, flat: bool):
+    """The player's camera preset for a view id ("oblique", "pole", "equator", "eigvec")."""
+    if flat:
+        return "pole"  # the circle, seen from above (orthographic)
+    r = EYE_DISTANCE
+    if view == "eigvec" and top is not None:
+        eye = np.asarray(top, dtype=float) * r
+        up = (0.0, 1.0, 0.0) if abs(top[2]) > 0.95 else (0.0, 0.0, 1.0)
+    elif view == "pole":
+        eye, up = (0.0, 0.0, r), (0.0, 1.0, 0.0)
+    elif view == "equator":
+        eye, up = (r, 0.0, 0.0), (0.0, 0.0, 1.0)
+    else:
+        eye = np.array([1.25, 1.25, 0.85]) * (r / np.linalg.norm([1.25, 1.25, 0.85]))
+        up = (0.0, 0.0, 1.0)
+    vec = lambda v: dict(zip("xyz", (round(float(c), 4) for c in v), strict=True))  # noqa: E731
+    return {"eye": vec(eye), "up": vec(up), "center": vec((0, 0, 0))}
+
+
+def player_panel(display: session.Display) -> None:
+    top = None if display.top_eig is None else [float(v) for v in display.top_eig]
+    # The view row is drawn below the player but its widgets must run first: use a container.
+    plot_box = st.container()
+    c1, c2, c3 = st.columns([4.2, 0.8, 1.6], vertical_alignment="center")
+    with c1:
+        view = controls.view_picker(top is not None, display.flat)
+    with c2:
+        st.button(
+            "",
+            icon=":material/center_focus_strong:",
+            key="_view_again",
+            on_click=_bump_nonce,
+            disabled=display.flat,
+            help="Apply the chosen view again (after rotating by hand).",
+        )
+    with c3:
+        trails = st.toggle(
+            "Trails",
+            value=True,
+            key="trails",
+            help="Draw each token's path up to the current time.",
+            **controls.BIND,
+        )
+    with plot_box:
+        _draw_player(display, trails, camera_for(view, top, display.flat))
+    notes = list(display.notes)
+    if view == "eigvec" or display.top_eig is not None:
+        notes.append(f"V's top eigenvector: {display.top_eig_note}.")
+    if notes:
+        st.caption("  \n".join(notes))
+
+
+def _draw_player(display: session.Display, trails: bool, preset) -> None:
+    player = _player()
+    shown = False
+    if player is not None:
+        try:
+            state = player.trajectory_player(
+                t=display.t[display.frame_idx],
+                x=display.x3,
+                clusters=display.labels,
+                ellipsoid=display.ellipsoid,
+                trails=trails,
+                camera_preset=preset,
+                camera_nonce=int(st.session_state.get("_cam_nonce", 0)),
+                initial_camera=player.camera_from_param(st.query_params.get(CAM_PARAM)),
+                key="player",
+                height=PLAYER_HEIGHT,
+                start_frame=-1,
+            )
+            shown = state.error is None
+            if state.camera:
+                param = player.camera_to_param(state.camera)
+                if st.query_params.get(CAM_PARAM) != param:
+                    st.query_params[CAM_PARAM] = param
+        except Exception as exc:
+            log.exception("3D player failed")
+            st.warning(f"The 3D player could not start ({exc}); showing a static view.")
+    if not shown:
+        st.plotly_chart(
+            session.static_figure(display, trails),
+            width="stretch",
+            key="fallback_3d",
+            config={"displaylogo": False},
+            theme=None,
+        )
+
+
+# ------------------------------------------------------------------------------------ curves + heatmap
+@st.fragment
+def side_panel(scenario, display: session.Display) -> None:
+    """Time selector, curves and attention heatmap: reruns alone (never re-integrates)."""
+    times = display.t[display.heat_idx]
+    if display.consensus_t is not None:
+        target = 0.5 * display.consensus_t
+    else:
+        target = display.T
+    default = int(np.argmin(np.abs(times - target)))
+    labels = session.time_labels(times)
+    label = st.select_slider(
+        "Heatmap time t",
+        labels,
+        value=labels[default],
+        key="at",
+        help="Time at which the attention matrix is drawn (marked on the curves).",
+        **controls.BIND,
+    )
+    i = labels.index(label) if label in labels else default
+    t_now = float(times[i])
+    tab_curves, tab_att = st.tabs(["Curves", "Attention"])
+    with tab_curves:
+        fig = session.curves_figure(display, t_now)
+        st.plotly_chart(fig, width="stretch", key="curves", config={"displaylogo": False})
+    with tab_att:
+        head = None
+        if scenario.n_heads > 1:
+            heads = ["mean", *[str(k + 1) for k in range(scenario.n_heads)]]
+            choice = st.segmented_control(
+                "Head",
+                heads,
+                default="mean",
+                required=True,
+                key="head",
+                help="One head's attention, or the mean over heads.",
+                **controls.BIND,
+            )
+            head = None if choice in (None, "mean") else int(choice) - 1
+        x = display.heat_x[i]
+        a = session.attention_matrix(scenario, t_now, x, head)
+        order = cluster_order(display.heat_labels[i])
+        z, block = session.pooled(a, order)
+        if block == 1:
+            fig = attention_heatmap(a, order=order, title=f"attention α(t = {t_now:.3g})")
+        else:
+            fig = attention_heatmap(z, title=f"attention α(t = {t_now:.3g}), {block}×{block} blocks")
+        fig.update_layout(height=380)
+        st.plotly_chart(fig, width="stretch", key="heatmap", config={"displaylogo": False})
+        k = int(display.heat_labels[i].max()) + 1
+        st.caption(
+            f"Rows = queries, columns = keys, sorted by cluster ({k} at this time)"
+            + ("; masked entries blank" if scenario.causal else "")
+            + "."
+        )
+
+
+# ------------------------------------------------------------------------------------ export
+def export_panel(scenario, display: session.Display) -> None:
+    with st.expander("Static view / export", expanded=False):
+        st.plotly_chart(
+            session.static_figure(display),
+            width="stretch",
+            key="static_3d",
+            config={"displaylogo": False},
+            theme=None,
+        )
+        c1, c2 = st.columns(2)
+        with c1:
+            st.markdown("**Scenario** (the same JSON the CLI reads)")
+            st.code(scenario.to_json(indent=1), language="json")
+        with c2:
+            st.markdown("**Reproduce in Python**")
+            st.code(session.python_snippet(scenario), language="python")
+        d1, d2 = st.columns(2)
+        d1.download_button(
+            "Scenario JSON",
+            data=scenario.to_json(indent=1),
+            file_name=f"scenario-{scenario.digest()}.json",
+            mime="application/json",
+            width="stretch",
+        )
+        d2.download_button(
+            "Trajectory (NPZ)",
+            data=lambda: _npz(scenario, display),
+            file_name=f"trajectory-{scenario.digest()}.npz",
+            mime="application/octet-stream",
+            width="stretch",
+        )
+        st.caption(
+            f"Integrated in {display.wall_time:.2f} s ({display.steps} steps) · {display.message} · "
+            f"scenario {scenario.digest()}"
+        )
+
+
+def _npz(scenario, display: session.Display) -> bytes:
+    buf = io.BytesIO()
+    np.savez_compressed(
+        buf,
+        t=display.t,
+        x_display=display.x3,
+        clusters=display.labels,
+        frame_index=display.frame_idx,
+        scenario=np.array(json.dumps(scenario.to_dict(minimal=True))),
+        **{k.split(" ")[0]: v for k, v in display.metrics.items()},
+    )
+    return buf.getvalue()
+
+
+# ------------------------------------------------------------------------------------ page
+def main() -> None:
+    with st.sidebar:
+        ctl = controls.scenario_controls()
+    header(ctl)
+    if ctl.url_problems:
+        st.error(
+            "This link had values the explorer cannot use; they were replaced by the lesson's: "
+            + ", ".join(ctl.url_problems)
+            + ".",
+            icon=":material/link_off:",
+        )
+    if ctl.scenario is None:
+        st.error(ctl.error or "invalid scenario", icon=":material/error:")
+        st.caption("Change that value in the sidebar, or press Reset to return to the lesson.")
+        return
+    scenario = ctl.scenario
+    try:
+        display = session.cached_display(scenario)
+    except ScenarioError as exc:
+        st.error(str(exc), icon=":material/error:")
+        st.caption("The explorer refuses runs that would take more than a few seconds.")
+        return
+    left, right = st.columns([3, 2], gap="medium")
+    with left:
+        player_panel(display)
+    with right:
+        verdict(display)
+        side_panel(scenario, display)
+    export_panel(scenario, display)
+
+
+try:
+    main()
+except Exception as exc:  # never a traceback on the page; the server log has it
+    log.exception("explorer page failed")
+    st.error(
+        f"Something went wrong while drawing this view ({type(exc).__name__}: {exc}). "
+        "Try another value or ↺ Reset.",
+        icon=":material/error:",
+    )

@@ -1,0 +1,317 @@
+"""The Streamlit app through AppTest (no browser): pages load, links set widgets, widgets change
+the picture, every lesson tells its story, junk links never reach a traceback.
+
+AppTest cannot run the 3D player's JavaScript, so the picture checked here is the static figure of
+the "Static view / export" expander (``st.plotly_chart`` keyed ``static_3d``), decoded from its
+plotly JSON. The real-browser tests are in tests/e2e/test_explorer.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import plotly.io as pio
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from dynamics import Scenario
+from dynamics.presets import DEFAULT_PRESET, PRESETS
+
+TIMEOUT = 60
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+
+
+def run_app(**query: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for key, value in query.items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def chart(at: AppTest, key: str) -> Any:
+    """The plotly figure of the chart with this widget key (decoded from its JSON spec)."""
+    found = [c for c in at.get("plotly_chart") if c.proto.id.endswith(f"-{key}")]
+    assert found, f"no plotly chart keyed {key!r}"
+    return pio.from_json(found[0].proto.spec)
+
+
+def _array(value: Any) -> np.ndarray:
+    if isinstance(value, dict) and "bdata" in value:  # plotly's typed-array JSON
+        arr = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
+        if "shape" in value:
+            arr = arr.reshape([int(s) for s in str(value["shape"]).split(",")])
+        return arr
+    return np.asarray(value if value is not None else [], dtype=float)
+
+
+def traces(at: AppTest) -> dict[str, dict[str, np.ndarray]]:
+    fig = chart(at, "static_3d")
+    return {
+        tr.name: {axis: _array(getattr(tr, axis)) for axis in ("x", "y", "z")}
+        for tr in fig.data
+        if tr.type == "scatter3d"
+    }
+
+
+def picture(at: AppTest) -> str:
+    """A digest of the static figure's data (tokens and trails)."""
+    h = hashlib.sha256()
+    for name, xyz in sorted(traces(at).items()):
+        h.update(name.encode())
+        for axis in "xyz":
+            h.update(np.nan_to_num(xyz[axis].astype(np.float64)).round(6).tobytes())
+    return h.hexdigest()
+
+
+def verdict(at: AppTest) -> str:
+    boxes = [*at.success, *at.info, *at.warning]
+    texts = [b.value for b in boxes if b.value.startswith("**")]
+    assert texts, "no verdict on the page"
+    return texts[0]
+
+
+def shown_scenario(at: AppTest) -> Scenario:
+    """The scenario printed in the export panel (the JSON code block)."""
+    blocks = [c.value for c in at.code if c.language == "json"]
+    assert blocks, "no scenario JSON on the page"
+    return Scenario.from_json(blocks[0])
+
+
+def widget(at: AppTest, key: str) -> Any:
+    return at.session_state[key]
+
+
+# --------------------------------------------------------------------------------------- pages
+def test_explorer_loads_with_default_lesson_telling_its_story() -> None:
+    at = run_app()
+    assert DEFAULT_PRESET.title in at.markdown[0].value
+    assert any(DEFAULT_PRESET.caption[:40] in c.value for c in at.caption)
+    assert at.success and "Consensus at t ≈" in at.success[0].value
+    tokens = traces(at)["tokens"]
+    assert tokens["x"].size == DEFAULT_PRESET.scenario.n
+    assert np.allclose(tokens["x"] ** 2 + tokens["y"] ** 2 + tokens["z"] ** 2, 1.0, atol=1e-5)
+    assert not at.error
+
+
+def test_about_page_loads() -> None:
+    at = run_app()
+    at.switch_page("pages/about.py").run()
+    assert not at.exception
+    assert at.title[0].value == "About the maths"
+    text = " ".join(m.value for m in at.markdown)
+    for needle in ("2412.02682", "2312.10794", "UNCONFIRMED", "Thm D", "w-(x^\\top Pw)x"):
+        assert needle in text
+    assert len(at.get("latex")) >= 6
+
+
+# --------------------------------------------------------------------------------------- links
+def test_deep_link_sets_the_widgets() -> None:
+    at = run_app(
+        lesson="metastable",
+        n="48",
+        beta="4.5",
+        mask="causal",
+        init="hemisphere",
+        seed="3",
+        T="30",
+        integrator="rk4",
+        v_eig1="1.5",
+    )
+    assert "Metastability" in at.markdown[0].value
+    assert widget(at, "n") == 48
+    assert widget(at, "beta") == pytest.approx(4.5)
+    assert widget(at, "mask") == "causal"
+    assert widget(at, "init") == "hemisphere"
+    assert widget(at, "seed") == 3
+    assert widget(at, "T") == pytest.approx(30.0)
+    assert widget(at, "integrator") == "rk4"
+    assert widget(at, "d") == 2  # from the lesson
+    assert widget(at, "v_eig1") == pytest.approx(1.5)
+    shown = shown_scenario(at)
+    assert (shown.n, shown.beta, shown.mask, shown.seed, shown.T) == (48, 4.5, "causal", 3, 30.0)
+    assert shown.v_eigs == (1.5, 1.0) and shown.d == 2
+    assert traces(at)["tokens"]["x"].size == 48
+    assert not at.error
+
+
+def test_link_in_scenario_query_form_opens_the_same_scenario() -> None:
+    """Scenario.to_query's ``v_eigs=a,b,c`` works for d ≤ 4 too (sliders are v_eig1…)."""
+    preset = next(p for p in PRESETS if p.key == "causal-symmetric-v")
+    at = run_app(
+        lesson="consensus",
+        **{
+            k: v
+            for k, v in preset.scenario.to_query().items()
+            if k in ("n", "mask", "v_eigs", "init", "margin", "seed", "T", "qk")
+        },
+    )
+    assert [widget(at, f"v_eig{i}") for i in (1, 2, 3)] == pytest.approx([2.0, -0.7, -2.3])
+    assert widget(at, "mask") == "causal" and widget(at, "init") == "hemisphere"
+
+
+# --------------------------------------------------------------------------------------- widgets
+CHANGES: list[tuple[str, str, Any]] = [
+    ("n", "slider", 40),
+    ("d", "number_input", 4),
+    ("beta", "slider", 4.0),
+    ("n_heads", "slider", 2),
+    ("v_eig1", "slider", 2.0),
+    ("mask", "radio", "causal"),
+    ("init", "selectbox", "hemisphere"),
+    ("T", "slider", 6.0),
+    ("seed", "number_input", 8),
+]
+
+
+@pytest.fixture(scope="module")
+def default_picture() -> str:
+    return picture(run_app())
+
+
+@pytest.mark.parametrize(("key", "kind", "value"), CHANGES, ids=[c[0] for c in CHANGES])
+def test_each_main_widget_changes_the_picture(key: str, kind: str, value: Any, default_picture: str) -> None:
+    at = run_app()
+    assert picture(at) == default_picture  # deterministic
+    getattr(at, kind)(key=key).set_value(value).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    assert widget(at, key) == value
+    assert picture(at) != default_picture
+
+
+def test_d_above_four_uses_the_text_spectrum_and_keeps_the_last_good_value() -> None:
+    at = run_app(d="6")
+    assert traces(at)["tokens"]["x"].size == DEFAULT_PRESET.scenario.n
+    assert any("d = 6" in c.value and "principal" in c.value for c in at.caption)
+    box = at.text_input(key="v_eigs")
+    assert box.value.count(",") == 5
+    box.set_value("2, 1, 1, 1, 1, -1").run()
+    good = picture(at)
+    at.text_input(key="v_eigs").set_value("2, 1, oops").run()
+    assert not at.exception
+    assert any("'oops' is not a number" in w.value for w in at.warning)
+    assert picture(at) == good  # the previous spectrum is kept
+    assert shown_scenario(at).v_eigs == (2.0, 1.0, 1.0, 1.0, 1.0, -1.0)
+
+
+def test_lesson_switch_reset_and_new_seed() -> None:
+    at = run_app()
+    at.selectbox(key="_lesson").set_value("hemisphere").run()
+    hemi = next(p for p in PRESETS if p.key == "hemisphere").scenario
+    assert widget(at, "n") == hemi.n and widget(at, "init") == "hemisphere"
+    assert widget(at, "n_heads") == hemi.n_heads and widget(at, "qk") == "gaussian"
+    assert widget(at, "seed") == hemi.seed
+    at.slider(key="beta").set_value(3.0).run()
+    at.number_input(key="seed").set_value(99).run()
+    at.button(key="_reset").click().run()  # lesson values, same seed
+    assert widget(at, "beta") == pytest.approx(hemi.beta)
+    assert widget(at, "seed") == 99
+    at.button(key="_new_seed").click().run()
+    assert widget(at, "seed") != 99
+    assert not at.exception
+
+
+def test_heatmap_time_reruns_without_reintegrating(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ui import session
+
+    calls: list[str] = []
+    real = session.build_display
+
+    def counting(scenario, *args, **kwargs):
+        calls.append(scenario.to_json())
+        return real(scenario, *args, **kwargs)
+
+    monkeypatch.setattr(session, "build_display", counting)
+    at = run_app(seed="424242", mask="causal", n_heads="2")
+    assert len(calls) == 1
+    before = _array(chart(at, "heatmap").data[0].z)
+    slider = at.select_slider(key="at")
+    slider.set_value(slider.options[1]).run()
+    at.button_group(key="head").set_value("2").run()
+    assert not at.exception
+    assert len(calls) == 1
+    z = _array(chart(at, "heatmap").data[0].z).astype(float)
+    assert z.shape == before.shape == (32, 32)
+    assert not np.array_equal(before, z, equal_nan=True)
+    assert np.isnan(z).any()  # causal: masked entries are blank
+
+
+# --------------------------------------------------------------------------------------- lessons
+STORIES = {
+    "consensus": "Consensus at t",
+    "hemisphere": "Consensus at t",
+    "causal": "at the first token",
+    "causal-symmetric-v": "Consensus at t",
+    "metastable": "3 clusters at T = 100",
+    "antipodal": "no consensus by T",
+    "ellipsoid-gradient": "Consensus at t",
+    "usa": "Consensus at t",
+    "cone-collapse": "Consensus at t",
+    "causal-multihead": "at the first token",
+}
+
+
+@pytest.mark.parametrize("preset", PRESETS, ids=[p.key for p in PRESETS])
+def test_every_lesson_runs_and_its_verdict_matches_its_story(preset) -> None:
+    at = run_app(lesson=preset.key)
+    assert preset.title in at.markdown[0].value
+    assert not at.error, [e.value for e in at.error]
+    story = STORIES.get(preset.key)  # a lesson added later must at least produce a verdict
+    assert story is None or story in verdict(at), verdict(at)
+    assert traces(at)["tokens"]["x"].size == preset.scenario.n
+
+
+# --------------------------------------------------------------------------------------- junk
+JUNK = [
+    {"n": "-5", "beta": "abc", "d": "99999", "v_eigs": "x,y", "lesson": "nope"},
+    {"seed": "-1", "T": "1e309", "dt": "0", "mask": "sideways", "init": "<script>"},
+    {"cam": "1,2", "view": "nowhere", "at": "-3", "head": "7", "trails": "maybe"},
+]
+
+
+@pytest.mark.parametrize("query", JUNK, ids=["numbers", "choices", "display"])
+def test_junk_links_show_a_message_and_never_a_traceback(query: dict[str, str]) -> None:
+    at = run_app(**query)
+    assert not at.exception
+    assert at.success or at.info  # the default view still works
+
+
+def test_junk_link_names_the_refused_values() -> None:
+    at = run_app(n="-5", beta="abc", d="99999", v_eigs="x,y", lesson="nope")
+    assert at.error
+    message = at.error[0].value
+    for part in ("n=-5", "beta=abc", "d=99999", "lesson=nope", "v_eigs=x,y"):
+        assert part in message
+
+
+@pytest.mark.parametrize(
+    ("query", "needle"),
+    [
+        ({"init": "antipodal", "n": "33"}, "even number"),
+        ({"qk": "spd", "qk_eigs": "-1,1,1"}, "positive definite"),
+        ({"n": "512", "T": "400", "dt": "0.005"}, "work budget"),
+    ],
+    ids=["antipodal-odd-n", "qk-not-spd", "over-budget"],
+)
+def test_refused_scenarios_show_the_engine_message(query: dict[str, str], needle: str) -> None:
+    at = run_app(**query)
+    assert not at.exception
+    assert any(needle in e.value for e in at.error)
+    assert at.get("selectbox")  # the sidebar still works
+
+
+# --------------------------------------------------------------------------------------- export
+@pytest.mark.parametrize("preset", PRESETS, ids=[p.key for p in PRESETS])
+def test_exported_python_rebuilds_the_same_scenario(preset) -> None:
+    from ui.session import python_snippet
+
+    code = python_snippet(preset.scenario).split("result = ")[0]
+    namespace: dict[str, Any] = {}
+    exec(code, namespace)
+    assert namespace["scenario"] == preset.scenario

@@ -1,0 +1,727 @@
+"""Sidebar widget groups → a validated ``Scenario``.
+
+Every value widget is bound to the URL (``bind="query-params"``) under the name of the Scenario
+field it sets (``n``, ``d``, ``beta``, ``mask``, …), so a copied link reproduces the view. The
+widgets' defaults are the current lesson's values, hence the URL only holds what differs from
+the lesson; the lesson itself is ``lesson=<preset key>`` (synchronised by hand: a bound selectbox
+would put its display title in the URL).
+
+URL parameters (besides the Scenario fields listed in :data:`URL_PARAMS`):
+``lesson`` preset key · ``v_eig1`` … ``v_eig4`` V's eigenvalues for d ≤ 4 (``v_eigs`` comma-
+separated beyond; a ``v_eigs`` link also works for d ≤ 4) · ``view`` camera preset ·
+``trails`` · ``cam`` the camera left by the user (written by the explorer page).
+
+``scenario_controls()`` draws the widgets (call it inside ``with st.sidebar``) and returns a
+:class:`Controls`; it never raises for bad input: the engine's message is in ``Controls.error``.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import streamlit as st
+
+from dynamics import Scenario, ScenarioError
+from dynamics.presets import DEFAULT_PRESET, PRESETS, Preset
+
+LESSONS: dict[str, Preset] = {p.key: p for p in PRESETS}
+LESSON_PARAM = "lesson"
+MAX_SLIDER_EIGS = 4  # one slider per eigenvalue up to this d, a text field beyond
+BIND: dict[str, Any] = {"bind": "query-params", "persist_state": "session"}
+
+VIEWS = ("3/4", "pole", "equator", "along V")
+VIEW_PRESET = {"3/4": "oblique", "pole": "pole", "equator": "equator", "along V": "eigvec"}
+POLES = ("north", "e1")
+INITS = ("uniform", "hemisphere", "cap", "antipodal", "great_circle")
+DT_CHOICES = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
+
+# The widget ranges (kept wide enough for every preset; the engine validates the rest).
+N_RANGE = (2, 512)
+D_RANGE = (2, 256)
+BETA_RANGE = (0.0, 20.0)
+HEADS_RANGE = (1, 8)
+EIG_RANGE = (-3.0, 3.0)
+T_RANGE = (1.0, 400.0)
+
+#: URL parameter → what it sets (documentation and tests).
+URL_PARAMS: dict[str, str] = {
+    "lesson": "preset key (dynamics.presets); the other parameters override its values",
+    "n": "number of tokens",
+    "d": "dimension (2: circle, 3: sphere, > 3: PCA view)",
+    "beta": "inverse temperature β",
+    "n_heads": "number of attention heads",
+    "v_eig1": "V's eigenvalues one by one (d ≤ 4): v_eig1 … v_eig4",
+    "v_eigs": "V's eigenvalues, comma-separated (d > 4; also accepted for d ≤ 4)",
+    "v_basis": "identity | random",
+    "v_symmetric": "true | false",
+    "qk": "identity | spd | gaussian",
+    "qk_eigs": "QᵀK's eigenvalues, comma-separated (qk=spd)",
+    "qk_amp": "amplitude of the time variation of QᵀK",
+    "qk_omega": "its angular frequency",
+    "mask": "none | causal",
+    "attention": "softmax | unnormalized",
+    "init": "uniform | hemisphere | cap | antipodal | great_circle",
+    "pole": "north | e1 (hemisphere / cap centre)",
+    "margin": "hemisphere margin: min ⟨x_i, pole⟩",
+    "cap_angle": "cap half-angle (radians)",
+    "T": "horizon",
+    "integrator": "euler | rk4 | adaptive",
+    "dt": "step (0.005 … 0.5)",
+    "seed": "random seed of tokens and weights",
+    "view": "camera preset: pole | equator | along V (V's top eigenvector); default 3/4",
+    "trails": "true | false",
+    "cam": "the camera the user left (eye, up, center: 9 numbers)",
+    "at": "time of the attention heatmap",
+    "head": "head of the attention heatmap (mean | 1 | 2 | …)",
+}
+
+
+#: Keys of the sidebar's value widgets (each a URL parameter).
+SCENARIO_WIDGETS = frozenset(
+    {
+        "n",
+        "d",
+        "beta",
+        "n_heads",
+        "v_eigs",
+        "v_basis",
+        "v_symmetric",
+        "qk",
+        "qk_eigs",
+        "qk_amp",
+        "qk_omega",
+        "mask",
+        "attention",
+        "init",
+        "pole",
+        "margin",
+        "cap_angle",
+        "T",
+        "integrator",
+        "dt",
+        "seed",
+        *(f"v_eig{i + 1}" for i in range(MAX_SLIDER_EIGS)),
+    }
+)
+
+
+@dataclass(frozen=True)
+class Controls:
+    """What the sidebar produced."""
+
+    lesson: Preset
+    scenario: Scenario | None
+    error: str | None
+    weights_locked: bool
+    notes: tuple[str, ...] = field(default_factory=tuple)
+    url_problems: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def modified(self) -> bool:
+        return self.scenario is not None and self.scenario != self.lesson.scenario
+
+
+# ------------------------------------------------------------------------------------ helpers
+def fmt_numbers(values: Sequence[float]) -> str:
+    return ", ".join(format(float(v), "g") for v in values)
+
+
+_SPLIT = re.compile(r"[,;\s]+")
+
+
+def parse_numbers(text: str, d: int, name: str) -> tuple[tuple[float, ...] | None, str | None]:
+    """Comma-separated numbers → (values, None) or (None, a one-line message)."""
+    parts = [p for p in _SPLIT.split(str(text).strip()) if p]
+    if not parts:
+        return None, f"{name}: enter {d} numbers separated by commas"
+    values = []
+    for p in parts:
+        try:
+            v = float(p)
+        except ValueError:
+            return None, f"{name}: {p!r} is not a number"
+        if not math.isfinite(v):
+            return None, f"{name}: {p!r} is not a finite number"
+        values.append(v)
+    if len(values) != d:
+        return None, f"{name}: expected {d} numbers (one per dimension), got {len(values)}"
+    return tuple(values), None
+
+
+def resize(values: Sequence[float], d: int, fill: float = 1.0) -> tuple[float, ...]:
+    vals = [float(v) for v in values][:d]
+    return tuple(vals + [fill] * (d - len(vals)))
+
+
+def lesson_v_eigs(preset: Preset) -> tuple[float, ...]:
+    s = preset.scenario
+    if s.value == "spectrum" and s.v_eigs is not None:
+        return tuple(s.v_eigs)
+    return (1.0,) * s.d
+
+
+def lesson_qk_eigs(preset: Preset) -> tuple[float, ...]:
+    s = preset.scenario
+    return tuple(s.qk_eigs) if s.qk_eigs is not None else (1.0,) * s.d
+
+
+def _pole_choice(s: Scenario) -> str:
+    if s.pole is not None and s.pole[0] > 0 and all(v == 0 for v in s.pole[1:]):
+        return "e1"
+    return "north"
+
+
+def _snap(value: float, choices: Sequence[float]) -> float:
+    return min(choices, key=lambda c: abs(c - value))
+
+
+def lesson_values(preset: Preset, d: int | None = None) -> dict[str, Any]:
+    """Widget values that reproduce ``preset`` (vectors resized to ``d`` when given)."""
+    s = preset.scenario
+    d = s.d if d is None else d
+    eigs = resize(lesson_v_eigs(preset), d)
+    vals: dict[str, Any] = {
+        "n": int(min(max(s.n, N_RANGE[0]), N_RANGE[1])),
+        "d": int(s.d),
+        "beta": float(s.beta),
+        "n_heads": int(s.n_heads),
+        "v_basis": s.v_basis,
+        "v_symmetric": bool(s.v_symmetric),
+        "v_eigs": fmt_numbers(eigs),
+        "qk": s.qk,
+        "qk_eigs": fmt_numbers(resize(lesson_qk_eigs(preset), d)),
+        "qk_amp": float(s.qk_amp),
+        "qk_omega": float(s.qk_omega),
+        "mask": s.mask,
+        "attention": s.attention,
+        "init": s.init,
+        "pole": _pole_choice(s),
+        "margin": float(s.margin),
+        "cap_angle": float(s.cap_angle),
+        "T": float(min(max(s.T, T_RANGE[0]), T_RANGE[1])),
+        "integrator": s.integrator,
+        "dt": _snap(s.dt, DT_CHOICES),
+        "seed": int(s.seed),
+    }
+    for i in range(MAX_SLIDER_EIGS):
+        vals[f"v_eig{i + 1}"] = eigs[i] if i < len(eigs) else 1.0
+    return vals
+
+
+def _state() -> Any:
+    return st.session_state
+
+
+def _apply(values: dict[str, Any], *, skip: tuple[str, ...] = ()) -> None:
+    ss = _state()
+    for key, value in values.items():
+        if key not in skip:
+            ss[key] = value
+    ss.pop("_v_eigs_good", None)
+    ss.pop("_qk_eigs_good", None)
+
+
+def lesson_title(key: str) -> str:
+    """Display name of a lesson (module-level: widget metadata must be picklable)."""
+    preset = LESSONS.get(key)
+    return preset.title if preset is not None else str(key)
+
+
+def current_lesson() -> Preset:
+    return LESSONS.get(_state().get("_lesson", DEFAULT_PRESET.key), DEFAULT_PRESET)
+
+
+# ------------------------------------------------------------------------------------ callbacks
+def _on_lesson() -> None:
+    preset = current_lesson()
+    _apply(lesson_values(preset))
+    _state()["_d_prev"] = preset.scenario.d
+
+
+def _on_reset() -> None:
+    """Restore the lesson's values but keep the seed."""
+    preset = current_lesson()
+    _apply(lesson_values(preset), skip=("seed",))
+    _state()["_d_prev"] = preset.scenario.d
+
+
+def _on_new_seed() -> None:
+    _state()["seed"] = random.randrange(0, 2**31)
+
+
+def _current_eigs(d: int) -> tuple[float, ...]:
+    """V's eigenvalues as the widgets of dimension ``d`` hold them (best effort)."""
+    ss = _state()
+    if d <= MAX_SLIDER_EIGS:
+        return tuple(float(ss.get(f"v_eig{i + 1}", 1.0)) for i in range(d))
+    good = ss.get("_v_eigs_good")
+    parsed, _ = parse_numbers(ss.get("v_eigs", ""), d, "v_eigs")
+    return parsed or (tuple(good) if good else (1.0,) * d)
+
+
+def _on_d() -> None:
+    """Carry V's and QᵀK's eigenvalues over to the new dimension (pad with 1, truncate)."""
+    ss = _state()
+    new = int(ss.get("d", 3))
+    old = int(ss.get("_d_prev", new))
+    eigs = resize(_current_eigs(old), new)
+    if new <= MAX_SLIDER_EIGS:
+        for i in range(new):
+            ss[f"v_eig{i + 1}"] = min(max(eigs[i], EIG_RANGE[0]), EIG_RANGE[1])
+    else:
+        ss["v_eigs"] = fmt_numbers(eigs)
+    qk, _ = parse_numbers(ss.get("qk_eigs", ""), old, "qk_eigs")
+    ss["qk_eigs"] = fmt_numbers(resize(qk or ss.get("_qk_eigs_good") or (), new))
+    ss.pop("_v_eigs_good", None)
+    ss.pop("_qk_eigs_good", None)
+    ss["_d_prev"] = new
+
+
+# ------------------------------------------------------------------------------------ URL sync
+def _sync_lesson_from_url() -> None:
+    """Seed the lesson from ``?lesson=`` once per session (invalid keys are ignored)."""
+    ss = _state()
+    if "_lesson" in ss:
+        return
+    key = st.query_params.get(LESSON_PARAM)
+    ss["_lesson"] = key if key in LESSONS else DEFAULT_PRESET.key
+    ss["_d_prev"] = None  # set after the d widget runs
+
+
+def _snapshot_url() -> None:
+    """Remember the link's parameters on a session's first run (to report unusable ones)."""
+    ss = _state()
+    if "_url_snapshot" not in ss:
+        ss["_url_snapshot"] = {k: str(st.query_params.get(k)) for k in st.query_params}
+        ss["_url_checked"] = False
+
+
+def _matches(raw: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return raw.strip().lower() in ("true", "false") and (raw.strip().lower() == "true") == value
+    if isinstance(value, int | float):
+        try:
+            return math.isclose(float(raw), float(value), rel_tol=1e-9, abs_tol=1e-12)
+        except ValueError:
+            return False
+    return str(raw) == str(value)
+
+
+def _url_problems(extra: list[str]) -> tuple[str, ...]:
+    """Link parameters (first run only) that the widgets refused: Streamlit silently replaces an
+    invalid bound value by the default; say so instead."""
+    ss = _state()
+    if ss.get("_url_checked", True):
+        return ()
+    ss["_url_checked"] = True
+    problems = list(extra)
+    for key, raw in ss.get("_url_snapshot", {}).items():
+        if key == LESSON_PARAM:
+            if raw not in LESSONS:
+                problems.append(f"{key}={raw} (unknown lesson)")
+        elif key in SCENARIO_WIDGETS and key in ss and not _matches(raw, ss[key]):
+            problems.append(f"{key}={raw}")
+    return tuple(problems)
+
+
+def _write_lesson_to_url(key: str) -> None:
+    if key == DEFAULT_PRESET.key:
+        if LESSON_PARAM in st.query_params:
+            del st.query_params[LESSON_PARAM]
+    elif st.query_params.get(LESSON_PARAM) != key:
+        st.query_params[LESSON_PARAM] = key
+
+
+def _v_eigs_link_for_small_d(d: int) -> str | None:
+    """Accept ``?v_eigs=a,b,c`` (Scenario.to_query's form) for d ≤ 4 on a session's first run.
+
+    Returns a description of the parameter when it could not be used.
+    """
+    ss = _state()
+    if ss.get("_v_link_done"):
+        return None
+    ss["_v_link_done"] = True
+    raw = st.query_params.get("v_eigs")
+    if raw is None or d > MAX_SLIDER_EIGS:
+        return None
+    values, problem = parse_numbers(raw, d, "v_eigs")
+    if values is not None:
+        for i, v in enumerate(values):
+            ss[f"v_eig{i + 1}"] = min(max(v, EIG_RANGE[0]), EIG_RANGE[1])
+    try:
+        del st.query_params["v_eigs"]
+    except Exception:  # a bound widget owns it: leave it
+        pass
+    return None if values is not None else f"v_eigs={raw} ({problem})"
+
+
+# ------------------------------------------------------------------------------------ widgets
+def _text_numbers(
+    label: str, key: str, default: str, d: int, help_text: str, notes: list[str], fallback: Sequence[float]
+) -> tuple[float, ...]:
+    """A text spectrum editor: bad text → a message and the previous good value."""
+    text = st.text_input(label, value=default, key=key, help=help_text, **BIND)
+    values, problem = parse_numbers(text, d, label)
+    good_key = f"_{key}_good"
+    if values is not None:
+        _state()[good_key] = values
+        return values
+    previous = _state().get(good_key)
+    kept = tuple(previous) if previous is not None and len(previous) == d else resize(fallback, d)
+    st.warning(f"{problem}. Keeping {fmt_numbers(kept)}.", icon="⚠️")
+    notes.append(f"{problem}; kept the previous value.")
+    return kept
+
+
+def _group(title: str, expanded: bool) -> Any:
+    return st.expander(title, expanded=expanded)
+
+
+def scenario_controls() -> Controls:
+    """Draw the sidebar controls and return the scenario they describe (or the engine's error)."""
+    _snapshot_url()
+    _sync_lesson_from_url()
+    notes: list[str] = []
+    link_problems: list[str] = []
+    keys = list(LESSONS)
+    lesson_key = st.selectbox(
+        "Lesson",
+        keys,
+        format_func=lesson_title,
+        key="_lesson",
+        on_change=_on_lesson,
+        persist_state="session",
+        help="A preset scenario with its story; every control below starts from its values.",
+    )
+    preset = LESSONS.get(lesson_key, DEFAULT_PRESET)
+    _write_lesson_to_url(preset.key)
+    base = preset.scenario
+    weights_locked = base.heads is not None or base.value == "gaussian"
+    geometry_locked = base.P is not None or base.heads is not None
+
+    b1, b2 = st.columns(2)
+    b1.button(
+        "Reset",
+        icon=":material/restart_alt:",
+        key="_reset",
+        on_click=_on_reset,
+        width="stretch",
+        help="Restore the lesson's values, keeping the current seed.",
+    )
+    b2.button(
+        "New seed",
+        icon=":material/casino:",
+        key="_new_seed",
+        on_click=_on_new_seed,
+        width="stretch",
+        help="Draw new random tokens and weights (same parameters).",
+    )
+
+    # ----------------------------------------------------------------------- model
+    lv = lesson_values(preset)
+    with _group("Model", True):
+        n = st.slider(
+            "n (tokens)",
+            *N_RANGE,
+            value=lv["n"],
+            key="n",
+            help="Number of tokens x₁ … x_n (particles on the sphere).",
+            **BIND,
+        )
+        beta = st.slider(
+            "β (inverse temperature)",
+            *BETA_RANGE,
+            value=lv["beta"],
+            step=0.1,
+            key="beta",
+            help="Scales the scores β⟨x_i, QᵀK x_j⟩: small β → uniform attention, large β → "
+            "local attention and long-lived clusters.",
+            **BIND,
+        )
+        d = st.number_input(
+            "d (dimension)",
+            min_value=D_RANGE[0],
+            max_value=D_RANGE[1],
+            value=base.d,
+            step=1,
+            key="d",
+            on_change=_on_d,
+            disabled=geometry_locked,
+            help="Ambient dimension: 2 → the circle, 3 → the sphere, > 3 → a 3D PCA projection."
+            + (" This lesson's matrices fix d." if geometry_locked else ""),
+            **BIND,
+        )
+        d = int(d) if not geometry_locked else base.d
+        if _state().get("_d_prev") is None:
+            _state()["_d_prev"] = d
+        lv = lesson_values(preset, d)
+        n_heads = st.slider(
+            "Heads",
+            *HEADS_RANGE,
+            value=min(max(lv["n_heads"], 1), HEADS_RANGE[1]),
+            key="n_heads",
+            disabled=weights_locked,
+            help="Number of attention heads; their velocities add up.",
+            **BIND,
+        )
+        mask = st.radio(
+            "Mask",
+            ("none", "causal"),
+            index=("none", "causal").index(lv["mask"]),
+            key="mask",
+            horizontal=True,
+            help="causal: token i attends only to tokens j ≤ i.",
+            **BIND,
+        )
+        attention = st.radio(
+            "Attention",
+            ("softmax", "unnormalized"),
+            index=("softmax", "unnormalized").index(lv["attention"]),
+            key="attention",
+            horizontal=True,
+            help="softmax (SA) or the denominator replaced by n (USA, an exact gradient flow).",
+            **BIND,
+        )
+
+    # ----------------------------------------------------------------------- initial tokens
+    with _group("Initial tokens", True):
+        init = st.selectbox(
+            "Initial tokens",
+            INITS,
+            index=INITS.index(lv["init"]),
+            key="init",
+            label_visibility="collapsed",
+            help="uniform on the sphere · in an open hemisphere · in a cap · antipodal pairs x, −x "
+            "(in no open hemisphere) · evenly on a great circle.",
+            **BIND,
+        )
+        pole = margin = cap_angle = None
+        if init in ("hemisphere", "cap"):
+            pole = st.radio(
+                "Pole",
+                POLES,
+                index=POLES.index(lv["pole"]),
+                key="pole",
+                horizontal=True,
+                help="Centre of the hemisphere / cap: the north pole e_d or the first axis e₁.",
+                **BIND,
+            )
+            if init == "hemisphere":
+                margin = st.slider(
+                    "Margin",
+                    0.0,
+                    0.9,
+                    value=lv["margin"],
+                    step=0.05,
+                    key="margin",
+                    help="Every token has ⟨x_i, pole⟩ ≥ margin (0: the whole open hemisphere).",
+                    **BIND,
+                )
+            else:
+                cap_angle = st.slider(
+                    "Cap angle (rad)",
+                    0.05,
+                    3.1,
+                    value=lv["cap_angle"],
+                    step=0.05,
+                    key="cap_angle",
+                    help="Half-angle of the cap around the pole (π/2 = a hemisphere).",
+                    **BIND,
+                )
+        seed = st.number_input(
+            "Seed",
+            min_value=0,
+            max_value=2**32 - 1,
+            value=lv["seed"],
+            step=1,
+            key="seed",
+            help="Random seed of the initial tokens and of the random weights.",
+            **BIND,
+        )
+
+    # ----------------------------------------------------------------------- weights
+    plain_weights = base.value == "identity" and base.qk == "identity" and base.qk_amp == 0
+    with _group("Weights V and QᵀK", not (weights_locked or plain_weights)):
+        if weights_locked:
+            st.caption("This lesson fixes its weight matrices explicitly; they are not editable here.")
+        if d <= MAX_SLIDER_EIGS:
+            problem = _v_eigs_link_for_small_d(d)
+            if problem:
+                link_problems.append(problem)
+            eigs = tuple(
+                st.slider(
+                    f"λ{i + 1}(V)",
+                    *EIG_RANGE,
+                    value=float(lv[f"v_eig{i + 1}"]),
+                    step=0.1,
+                    key=f"v_eig{i + 1}",
+                    disabled=weights_locked,
+                    help=f"Eigenvalue {i + 1} of the value matrix V (all 1 with the identity basis: V = I).",
+                    **BIND,
+                )
+                for i in range(d)
+            )
+        else:
+            eigs = _text_numbers(
+                "V eigenvalues",
+                "v_eigs",
+                lv["v_eigs"],
+                d,
+                f"The {d} eigenvalues of V, comma-separated (e.g. 2, -0.5, 1, …).",
+                notes,
+                resize(lesson_v_eigs(preset), d),
+            )
+        v_basis = st.radio(
+            "V basis",
+            ("identity", "random"),
+            index=("identity", "random").index(lv["v_basis"]),
+            key="v_basis",
+            horizontal=True,
+            disabled=weights_locked,
+            help="identity: V = diag(λ); random: V = R diag(λ) R⁻¹ with a random R.",
+            **BIND,
+        )
+        v_symmetric = st.toggle(
+            "Symmetric V",
+            value=lv["v_symmetric"],
+            key="v_symmetric",
+            disabled=weights_locked or v_basis == "identity",
+            help="With a random basis: R orthogonal (V symmetric) or a general R (V not normal).",
+            **BIND,
+        )
+        qk = st.selectbox(
+            "QᵀK",
+            ("identity", "spd", "gaussian"),
+            index=("identity", "spd", "gaussian").index(lv["qk"]),
+            key="qk",
+            disabled=weights_locked,
+            help="Key–query product: identity, symmetric positive definite with chosen "
+            "eigenvalues, or random Gaussian Q and K.",
+            **BIND,
+        )
+        qk_eigs = None
+        if qk == "spd" and not weights_locked:
+            qk_eigs = _text_numbers(
+                "QᵀK eigenvalues",
+                "qk_eigs",
+                lv["qk_eigs"],
+                d,
+                f"The {d} positive eigenvalues of QᵀK, comma-separated.",
+                notes,
+                (1.0,) * d,
+            )
+        qk_amp = st.slider(
+            "Time variation of QᵀK",
+            0.0,
+            2.0,
+            value=lv["qk_amp"],
+            step=0.05,
+            key="qk_amp",
+            disabled=weights_locked,
+            help="Amplitude a of K(t) = K₀ + a·G·sin(ωt + phase): bounded, time-varying weights.",
+            **BIND,
+        )
+        qk_omega = lv["qk_omega"]
+        if qk_amp > 0 and not weights_locked:
+            qk_omega = st.slider(
+                "ω (frequency)",
+                0.1,
+                5.0,
+                value=lv["qk_omega"],
+                step=0.1,
+                key="qk_omega",
+                help="Angular frequency of the time variation.",
+                **BIND,
+            )
+
+    # ----------------------------------------------------------------------- solver
+    with _group("Solver", False):
+        T = st.slider(
+            "T (horizon)",
+            *T_RANGE,
+            value=lv["T"],
+            step=1.0,
+            key="T",
+            help="Integrate from t = 0 to T (depth of the transformer, in continuous time).",
+            **BIND,
+        )
+        integrator = st.selectbox(
+            "Integrator",
+            ("euler", "rk4", "adaptive"),
+            index=("euler", "rk4", "adaptive").index(lv["integrator"]),
+            key="integrator",
+            help="euler = a stack of discrete attention layers; rk4 = accurate fixed steps; "
+            "adaptive = scipy DOP853 with error control.",
+            **BIND,
+        )
+        dt = st.select_slider(
+            "dt (step)",
+            DT_CHOICES,
+            value=lv["dt"],
+            key="dt",
+            help="Step size (the first step of the adaptive integrator).",
+            **BIND,
+        )
+
+    fields: dict[str, Any] = {
+        "n": int(n),
+        "d": d,
+        "seed": int(seed),
+        "init": init,
+        "beta": float(beta),
+        "mask": mask,
+        "attention": attention,
+        "T": float(T),
+        "integrator": integrator,
+        "dt": float(dt),
+    }
+    if pole is not None:
+        fields["pole"] = None if pole == "north" else (1.0,) + (0.0,) * (d - 1)
+    elif base.pole is not None and len(base.pole) != d:
+        fields["pole"] = None
+    if margin is not None:
+        fields["margin"] = float(margin)
+    if cap_angle is not None:
+        fields["cap_angle"] = float(cap_angle)
+    if not weights_locked:
+        fields["n_heads"] = int(n_heads)
+        if v_basis == "identity" and all(e == 1.0 for e in eigs):
+            fields.update(value="identity", v_eigs=None, v_basis="identity", v_symmetric=True)
+        else:
+            fields.update(value="spectrum", v_eigs=eigs, v_basis=v_basis, v_symmetric=bool(v_symmetric))
+        fields.update(qk=qk, qk_eigs=qk_eigs, qk_amp=float(qk_amp), qk_omega=float(qk_omega))
+    _state()["_d_prev"] = d
+    scenario, error = _build(base, fields)
+    return Controls(preset, scenario, error, weights_locked, tuple(notes), _url_problems(link_problems))
+
+
+def _build(base: Scenario, fields: dict[str, Any]) -> tuple[Scenario | None, str | None]:
+    try:
+        return base.replace(**fields), None
+    except ScenarioError as exc:
+        return None, str(exc)
+
+
+def view_picker(has_eigvec: bool, flat: bool) -> str:
+    """Camera preset picker; returns "oblique" | "pole" | "equator" | "eigvec"."""
+    view = st.segmented_control(
+        "View from",
+        VIEWS,
+        default=VIEWS[0],
+        required=True,
+        key="view",
+        disabled=flat,
+        label_visibility="collapsed",
+        help="Camera: 3/4 view, from the pole, from the equator, or along V's top eigenvector. "
+        "Drag the sphere to rotate it; your view is kept when parameters change.",
+        **BIND,
+    )
+    view = view or VIEWS[0]
+    if view == "along V" and not has_eigvec:
+        return "oblique"
+    return VIEW_PRESET[view]
