@@ -33,6 +33,9 @@ def diameter(x: np.ndarray) -> np.ndarray | float:
     arccos of a cosine would lose half the digits.
     """
     u = x / np.linalg.norm(x, axis=-1, keepdims=True)
+    # Centre first: ‖u_i − u_j‖ is unchanged, and the Gram identity below then cancels only the
+    # small spread around the mean (without it, ‖u‖² ≈ 1 leaves a floor of √ε ≈ 1.5e-8).
+    u = u - u.mean(axis=-2, keepdims=True)
     sq = np.vecdot(u, u)
     d2 = sq[..., :, None] + sq[..., None, :] - 2 * (u @ np.swapaxes(u, -1, -2))
     chord = np.sqrt(np.clip(d2.max(axis=(-1, -2)), 0.0, 4.0))
@@ -41,6 +44,7 @@ def diameter(x: np.ndarray) -> np.ndarray | float:
 
 def max_distance(x: np.ndarray) -> np.ndarray | float:
     """max_{i,j} ‖x_i − x_j‖ (Euclidean, in the ambient space)."""
+    x = x - x.mean(axis=-2, keepdims=True)  # accurate near 0 (see diameter)
     sq = np.vecdot(x, x)
     d2 = sq[..., :, None] + sq[..., None, :] - 2 * (x @ np.swapaxes(x, -1, -2))
     return np.sqrt(np.clip(d2.max(axis=(-1, -2)), 0.0, None))

@@ -63,7 +63,7 @@ def _matrix(value: Any, name: str, shape: tuple[int, int] | None = None) -> Matr
     """Validate a matrix given as nested sequences and return it as a tuple of tuples."""
     try:
         arr = np.asarray(value, dtype=float)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError, RecursionError) as exc:
         raise ScenarioError(f"{name}: expected a matrix of numbers ({exc})") from None
     if arr.ndim != 2 or arr.size == 0:
         raise ScenarioError(f"{name}: expected a non-empty 2-D matrix, got shape {arr.shape}")
@@ -79,7 +79,7 @@ def _matrix(value: Any, name: str, shape: tuple[int, int] | None = None) -> Matr
 def _vector(value: Any, name: str, length: int | None = None) -> Vector:
     try:
         arr = np.asarray(value, dtype=float)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError, RecursionError) as exc:
         raise ScenarioError(f"{name}: expected a list of numbers ({exc})") from None
     if arr.ndim != 1 or arr.size == 0:
         raise ScenarioError(f"{name}: expected a non-empty list of numbers")
@@ -101,7 +101,11 @@ def _number(value: Any, name: str, lo: float, hi: float, *, integer: bool = Fals
                 raise ScenarioError(f"{name}: expected a number, got {value!r}") from None
         else:
             raise ScenarioError(f"{name}: expected a number, got {type(value).__name__}")
-    if not math.isfinite(float(value)):
+    try:
+        as_float = float(value)
+    except OverflowError:  # a Python int beyond the float range
+        raise ScenarioError(f"{name}: must be between {lo:g} and {hi:g}; got a huge number") from None
+    if not math.isfinite(as_float):
         raise ScenarioError(f"{name}: must be a finite number")
     if integer:
         if float(value) != int(value):
@@ -336,6 +340,8 @@ class Scenario:
             raise ScenarioError("P: only used with space='ellipsoid'")
 
         s(self, "T", _number(self.T, "T", 0.0, _MAX_T))
+        if 0 < self.T < 1e-9:  # subnormal-scale horizons collapse the saved times onto each other
+            raise ScenarioError(f"T: must be 0 or at least 1e-9, got {self.T:g}")
         s(self, "integrator", _choice(self.integrator, "integrator", INTEGRATORS))
         s(self, "dt", _number(self.dt, "dt", 1e-6, 10.0))
         s(self, "method", _choice(self.method, "method", ADAPTIVE_METHODS))
@@ -364,7 +370,7 @@ class Scenario:
         if not isinstance(data, Mapping):
             raise ScenarioError("scenario: expected a JSON object of key: value pairs")
         names = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - names)
+        unknown = sorted(map(str, set(data) - names))
         if unknown:
             raise ScenarioError(
                 f"unknown scenario key{'s' if len(unknown) > 1 else ''} {', '.join(map(str, unknown))}"
@@ -398,6 +404,8 @@ class Scenario:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ScenarioError(f"not valid JSON: {exc.msg} at line {exc.lineno}") from None
+        except (ValueError, RecursionError) as exc:  # over-long integers, absurd nesting
+            raise ScenarioError(f"not valid JSON: {str(exc)[:120]}") from None
         return cls.from_dict(data)
 
     def digest(self) -> str:
@@ -444,7 +452,7 @@ class Scenario:
             elif key in cls.MATRIX_KEYS or key == "heads":
                 try:
                     data[key] = json.loads(raw)
-                except json.JSONDecodeError:
+                except (ValueError, RecursionError):  # JSONDecodeError is a ValueError
                     raise ScenarioError(f"{key}: expected a JSON matrix") from None
             else:
                 data[key] = raw
