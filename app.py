@@ -73,6 +73,7 @@ pages = [
     st.Page(
         "pages/explorer.py", title="Explorer", icon=":material/public:", url_path="explorer", default=True
     ),
+    st.Page("pages/theorem_lab.py", title="Theorem lab", icon=":material/rule:", url_path="theorem_lab"),
     st.Page("pages/about.py", title="About the maths", icon=":material/functions:", url_path="about"),
 ]
 page = st.navigation(pages)

@@ -19,6 +19,7 @@ from dynamics import ScenarioError
 from ui import controls, session
 from ui.figures import attention_heatmap, cluster_order
 from ui.session import leave_legacy_pages_mode
+from ui.theorem_card import summary_card
 
 log = logging.getLogger("adx.explorer")
 leave_legacy_pages_mode()  # a first request on /explorer must still go through app.py
@@ -297,6 +298,7 @@ def main() -> None:
     with right:
         verdict(display)
         side_panel(scenario, display)
+        summary_card(scenario, key="explorer_card")
     export_panel(scenario, display)
 
 

@@ -69,9 +69,13 @@ def picture(at: AppTest) -> str:
     return h.hexdigest()
 
 
+CARD_PREFIXES = ("**Observed**", "**Contradicted**", "**Undecided**", "**Not simulated", "**This result")
+
+
 def verdict(at: AppTest) -> str:
+    """The explorer's verdict line (not the theorem card's observation boxes below it)."""
     boxes = [*at.success, *at.info, *at.warning]
-    texts = [b.value for b in boxes if b.value.startswith("**")]
+    texts = [b.value for b in boxes if b.value.startswith("**") and not b.value.startswith(CARD_PREFIXES)]
     assert texts, "no verdict on the page"
     return texts[0]
 
