@@ -349,6 +349,9 @@ class Scenario:
         s(self, "atol", _number(self.atol, "atol", 1e-15, 1e-1))
         s(self, "frames", _number(self.frames, "frames", 2, 100_000, integer=True))
         s(self, "dtype", _choice(self.dtype, "dtype", DTYPES))
+        if self.integrator == "adaptive" and self.dtype == "float32" and self.rtol < 1e-6:
+            # A float32 field is only accurate to ~1e-7: tighter tolerances make solve_ivp crawl.
+            raise ScenarioError("rtol: float32 resolves about 1e-7; use rtol ≥ 1e-6 or dtype float64")
 
     # ------------------------------------------------------------------ derived
     @property
