@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 from scipy.spatial import cKDTree
 
+from . import euclidean as _eu
 from .field import AttentionField
 from .initial import initial_tokens
 from .matrices import build_heads
@@ -79,7 +80,10 @@ G2 = (
     "Geshkovski, Letrouit, Polyanskiy, Rigollet — The emergence of clusters in self-attention "
     "dynamics, arXiv:2305.05465 (v6)"
 )
-EUCLIDEAN_REASON = "needs the Euclidean model (issue: variants)"
+EUCLIDEAN_REASON = (
+    "a result about the Euclidean model in R^d: evaluate it on a dynamics.euclidean.EuclideanScenario "
+    "(evaluate_euclidean; the app's Euclidean-model page)"
+)
 
 
 # ------------------------------------------------------------------ public dataclasses
@@ -628,6 +632,7 @@ class Theorem:
     predict: Callable[[Facts], str] | None = None  # scenario-specific wording, if any
     not_applicable_reason: str | None = None  # a fixed reason (e.g. a model this engine lacks)
     describe: Callable[[Facts], dict[str, Any]] | None = None  # extra scenario numbers for the card
+    euclidean: EuclideanEntry | None = None  # how it is checked on the Euclidean model, if it is about it
 
     def facts(self, scenario: Scenario) -> Facts:
         return scenario_facts(scenario)
@@ -693,6 +698,42 @@ class Theorem:
             applies=applies,
             prediction=self.prediction(f),
             tolerance=self.tolerance,
+            observed=obs.value,
+            reason=obs.reason,
+            numbers=numbers,
+        )
+
+    def euclidean_card(
+        self, es_or_facts: _eu.EuclideanScenario | EuclideanFacts, result: _eu.EuclideanResult | None = None
+    ) -> Card:
+        """This result evaluated on the Euclidean model (ValueError for results about the sphere)."""
+        entry = self.euclidean
+        if entry is None:
+            raise ValueError(f"{self.id} is not a result about the Euclidean model")
+        f = es_or_facts if isinstance(es_or_facts, EuclideanFacts) else euclidean_facts(es_or_facts)
+        assumptions = {a.name: a for a in entry.predicates(f)}
+        failed = [a for a in assumptions.values() if not a.holds]
+        applies = not failed
+        numbers: dict[str, Any] = {
+            name: a.value for name, a in assumptions.items() if not isinstance(a.value, str)
+        }
+        numbers.update({"d": f.d, "n": f.scenario.n})
+        if not applies:
+            obs = Observation(None, "does not apply: " + _failed_text(failed))
+        elif result is None:
+            obs = Observation(None, "assumptions hold; no trajectory given, nothing observed")
+        else:
+            obs = entry.observer(f, result)
+        numbers.update(obs.numbers)
+        return Card(
+            id=self.id,
+            title=self.title,
+            source=self.source,
+            status=entry.status,
+            assumptions=assumptions,
+            applies=applies,
+            prediction=entry.predict(f) if entry.predict is not None else self.statement,
+            tolerance=entry.tolerance,
             observed=obs.value,
             reason=obs.reason,
             numbers=numbers,
@@ -1041,6 +1082,569 @@ def _euclid(extra: Callable[[Facts], list[Assumption]]) -> Predicates:
     return lambda f: [p_euclidean(f), *extra(f)]
 
 
+# ------------------------------------------------------------------ the Euclidean model (2305.05465)
+# Evaluated on a dynamics.euclidean.EuclideanScenario and its EuclideanResult; the sphere path above
+# keeps answering "not in this model" for these entries (their not_applicable_reason).
+EU_LIMIT_TOL = 1e-3  # distinct limit points / values: single-linkage clusters at this distance (× scale)
+EU_WRONG_TOL = 1e-2  # a converged limit farther than this (× scale) from the predicted set: refuted
+EU_VELOCITY_TOL = 1e-4  # max_i‖ż_i(T)‖ ≤ this × scale: the rescaled tokens have converged
+EU_HULL_TOL = 1e-9  # hull nesting: z_i(t_{k+1}) at most this (× scale) outside conv{z_j(t_k)}
+EU_BOOLEAN_TOL = 1e-2  # a row of P within this (max-norm) of e_min or e_max is Boolean
+EU_NORM_RATIO = 0.1  # V = −I: max_i‖x_i(T)‖ ≤ this × max_i‖x_i(0)‖ counts as "→ 0"
+EU_UNIFORM_TOL = 0.05  # V = −I: max_ij |n P_ij − 1| ≤ this counts as "P = 11ᵀ/n"
+EU_BALL_TOL = 1e-9  # ‖x_i(t)‖ may exceed max(‖x_i(0)‖, √(2n)) by this (relative) before refuting
+EU_DISTINCT_TOL = 1e-12  # min pairwise distance of x(0) above this (× scale): distinct tokens
+EU_RANK_TOL = 1e-6  # numerical rank of P: singular values above this × σ_max
+
+
+@dataclass(frozen=True)
+class EuclideanFacts:
+    """What the Euclidean-model assumptions look at, computed once per EuclideanScenario."""
+
+    scenario: _eu.EuclideanScenario
+    Q: np.ndarray
+    K: np.ndarray
+    V: np.ndarray
+    A: np.ndarray  # QᵀK
+    x0: np.ndarray
+    top: _eu.TopEigen
+    min_distance: float
+
+    @property
+    def d(self) -> int:
+        return self.scenario.d
+
+    @property
+    def scale(self) -> float:
+        return max(1.0, float(np.abs(self.x0).max()))
+
+
+def euclidean_facts(es: _eu.EuclideanScenario) -> EuclideanFacts:
+    Q, K, V = es.matrices()
+    x0 = es.initial_tokens()
+    return EuclideanFacts(es, Q, K, V, Q.T @ K, x0, _eu.top_eigen(V), _eu.min_pairwise_distance(x0))
+
+
+@dataclass(frozen=True)
+class EuclideanEntry:
+    """How a registered result is checked on the Euclidean model."""
+
+    predicates: Callable[[EuclideanFacts], list[Assumption]]
+    observer: Callable[[EuclideanFacts, _eu.EuclideanResult], Observation]
+    tolerance: str
+    predict: Callable[[EuclideanFacts], str] | None = None
+    status: str = "theorem"
+
+
+def e_model(f: EuclideanFacts) -> Assumption:
+    return _a(
+        "euclidean_model",
+        True,
+        f"R^{f.d}",
+        f"unnormalised dynamics in ℝ^{f.d} (no layer norm), drawn as z = e^{{−tV}}x"
+        + ("" if f.scenario.rescaled else " (integrated in x, z derived)"),
+    )
+
+
+def e_value_identity(f: EuclideanFacts, sign: float = 1.0) -> Assumption:
+    defect = float(np.linalg.norm(f.V - sign * np.eye(f.d))) / math.sqrt(f.d)
+    name, what = ("value_identity", "V − I") if sign > 0 else ("value_minus_identity", "V + I")
+    return _a(
+        name,
+        defect <= IDENTITY_TOL,
+        defect,
+        f"‖{what}‖_F/√d = {defect:.3g} (tolerance {IDENTITY_TOL:g})",
+    )
+
+
+def e_qk_symmetric(f: EuclideanFacts) -> Assumption:
+    defect = _sym_defect(f.A)
+    return _a(
+        "qk_symmetric",
+        defect <= SYMMETRY_TOL,
+        defect,
+        f"‖A − Aᵀ‖_F/‖A‖_F = {defect:.3g}, A = QᵀK (tolerance {SYMMETRY_TOL:g}; QᵀK ≻ 0 in the "
+        "paper means symmetric positive definite, A^{1/2} is used)",
+    )
+
+
+def e_qk_positive_definite(f: EuclideanFacts) -> Assumption:
+    lo = float(np.linalg.eigvalsh((f.A + f.A.T) / 2)[0])
+    return _a("qk_positive_definite", lo > 0, lo, f"smallest eigenvalue of sym(QᵀK) = {lo:.4g} (> 0 needed)")
+
+
+def e_qk_identity(f: EuclideanFacts) -> Assumption:
+    defect = float(np.linalg.norm(f.A - np.eye(f.d))) / math.sqrt(f.d)
+    return _a(
+        "qk_identity",
+        defect <= IDENTITY_TOL,
+        defect,
+        f"‖QᵀK − I‖_F/√d = {defect:.3g} (tolerance {IDENTITY_TOL:g})",
+    )
+
+
+def e_tokens_distinct(f: EuclideanFacts) -> Assumption:
+    tol = EU_DISTINCT_TOL * f.scale
+    return _a(
+        "tokens_distinct",
+        f.min_distance > tol,
+        f.min_distance,
+        f"min_{{i<j}} ‖x_i(0) − x_j(0)‖ = {f.min_distance:.3g} (> {tol:.3g} needed: pairwise distinct)",
+    )
+
+
+def e_dim_one(f: EuclideanFacts) -> Assumption:
+    return _a("d_equals_1", f.d == 1, f.d, f"d = {f.d} (the Boolean theorem is one-dimensional)")
+
+
+def e_scalar_positive(f: EuclideanFacts, name: str, label: str, m: np.ndarray) -> Assumption:
+    v = float(m[0, 0]) if f.d == 1 else math.nan
+    return _a(
+        name,
+        f.d == 1 and v > 0,
+        v if f.d == 1 else "d ≠ 1",
+        f"{label} = {v:.4g} (> 0 needed)" if f.d == 1 else f"{label} is a scalar only in d = 1",
+    )
+
+
+def e_top_real(f: EuclideanFacts) -> Assumption:
+    lam = f.top.value
+    return _a(
+        "value_top_real",
+        f.top.real,
+        abs(lam.imag),
+        f"λ₁ (largest modulus) = {_fmt_complex(lam)}; |Im λ₁| = {abs(lam.imag):.3g} (must be 0)",
+    )
+
+
+def e_top_positive(f: EuclideanFacts) -> Assumption:
+    lam = f.top.value
+    return _a(
+        "value_top_positive",
+        f.top.real and lam.real > 0,
+        lam.real,
+        f"Re λ₁ = {lam.real:.4g} for the eigenvalue of largest modulus (> 0 needed)",
+    )
+
+
+def e_top_simple(f: EuclideanFacts) -> Assumption:
+    gap = f.top.modulus_gap
+    tol = GAP_TOL * max(1.0, abs(f.top.value))
+    mods = ", ".join(f"{abs(w):.4g}" for w in f.top.eigenvalues)
+    return _a(
+        "value_top_modulus_simple",
+        gap > tol,
+        gap,
+        f"moduli of V's eigenvalues: {mods}; |λ₁| − |λ₂| = {gap:.3g} (> {tol:.2g} needed: "
+        "λ₁ > |λ₂| ≥ … ≥ |λ_d|)",
+    )
+
+
+def e_qk_on_top(f: EuclideanFacts) -> Assumption:
+    if not f.top.real:
+        return _a("qk_positive_on_top", False, "complex φ₁", "λ₁ is not real: no real eigenvector φ₁")
+    phi = f.top.phi
+    val = float((f.Q @ phi) @ (f.K @ phi))
+    return _a(
+        "qk_positive_on_top",
+        val > 0,
+        val,
+        f"⟨Qφ₁, Kφ₁⟩ = {val:.4g} with φ₁ the unit eigenvector of λ₁ (> 0 needed)",
+    )
+
+
+def _fmt_complex(z: complex) -> str:
+    return f"{z.real:.4g}" if z.imag == 0 else f"{z.real:.4g} {'+' if z.imag > 0 else '−'} {abs(z.imag):.4g}i"
+
+
+def _eu_frames(result: _eu.EuclideanResult) -> tuple[np.ndarray, np.ndarray] | str:
+    """(t, z) in float64, or a reason why the run cannot be judged."""
+    z = np.asarray(result.z, dtype=float)
+    if result.status == -1:
+        return f"the run failed ({result.message}); nothing to observe"
+    if not np.all(np.isfinite(z)):
+        return "the rescaled tokens z left the float range; nothing to observe"
+    if len(result.t) < 2 or float(result.t[-1]) <= 0:
+        return "horizon too short: the run has no time span (T = 0)"
+    return np.asarray(result.t, dtype=float), z
+
+
+def _eu_resolved(es: _eu.EuclideanScenario, h_max: float) -> tuple[bool, str]:
+    if es.integrator == "adaptive":
+        return False, f"adaptive {es.method}"
+    _, h = _eu.fixed_steps(es)
+    return es.integrator == "euler" and h <= h_max, f"{es.integrator} step h = {h:.3g}"
+
+
+def _hull_nesting(z: np.ndarray) -> float:
+    """max_k max_i distance of z_i(t_{k+1}) outside conv{z_j(t_k)} (Qhull facets)."""
+    return max(float(_eu.hull_excess(z[k + 1], z[k]).max()) for k in range(len(z) - 1))
+
+
+def _polytope_observe(f: EuclideanFacts, result: _eu.EuclideanResult) -> Observation:
+    got = _eu_frames(result)
+    if isinstance(got, str):
+        return Observation(None, got)
+    t, z = got
+    es = f.scenario
+    scale = max(1.0, float(np.abs(z[0]).max()))
+    nest = _hull_nesting(z)
+    numbers: dict[str, Any] = {"hull_nesting_excess": nest, "T": float(t[-1])}
+    if nest > EU_HULL_TOL * scale:
+        exact, note = _eu_resolved(es, 1.0)
+        if exact:
+            return Observation(
+                False,
+                f"a rescaled token left the convex hull of the previous frame by {nest:.3g} > "
+                f"{EU_HULL_TOL:g}·{scale:.3g}, although conv{{z_i(t)}} is non-increasing (p:noninc) and "
+                f"an Euler step h ≤ 1 is a convex combination ({note})",
+                numbers,
+            )
+        numbers["hull_nesting_note"] = (
+            f"excess {nest:.3g} with {note}: only Euler steps h ≤ 1 keep hulls nested exactly; "
+            "no verdict from it"
+        )
+    vel = float(np.linalg.norm(_eu.z_velocity(es, float(t[-1]), z[-1]), axis=1).max())
+    tol = EU_LIMIT_TOL * scale
+    centres, _ = _eu.distinct_points(z[-1], tol)
+    hull = _eu.convex_hull(z[-1])
+    bd = hull.boundary_distance(centres)
+    at_zero = np.linalg.norm(centres, axis=1) <= tol
+    on_bd = np.abs(bd) <= tol
+    vertices = len(_eu.convex_hull(centres).vertices)
+    numbers.update(
+        velocity_end=vel,
+        limit_points=len(centres),
+        limit_vertices=vertices,
+        limits_at_zero=int(at_zero.sum()),
+        limits_inside=int((~(on_bd | at_zero)).sum()),
+        max_depth_inside=float(max(0.0, float((-bd[~at_zero]).max()) if (~at_zero).any() else 0.0)),
+    )
+    if len(centres) <= 32:
+        numbers["limit_values"] = centres.round(6).tolist()
+    converged = vel <= EU_VELOCITY_TOL * scale
+    where = f"{len(centres)} distinct limit point(s) (tol {tol:.2g}), {vertices} vertex(es) of their hull"
+    if converged and np.all(on_bd | at_zero):
+        return Observation(
+            True,
+            f"z converged (max‖ż‖ = {vel:.2g}) to {where}, every one on ∂K or at 0"
+            + f"; hulls nested to {nest:.2g}",
+            numbers,
+        )
+    deep = (-bd > EU_WRONG_TOL * scale) & ~at_zero
+    if converged and deep.any():
+        return Observation(
+            False,
+            f"z converged (max‖ż‖ = {vel:.2g}) but {int(deep.sum())} limit point(s) lie inside K, "
+            f"deeper than {EU_WRONG_TOL:g}·{scale:.3g}",
+            numbers,
+        )
+    return Observation(
+        None,
+        f"horizon too short: max‖ż_i(T)‖ = {vel:.3g} > {EU_VELOCITY_TOL:g}·{scale:.3g} at T = {t[-1]:g} "
+        f"({where} so far; no rate is proven)",
+        numbers,
+    )
+
+
+def _hyperplanes_observe(f: EuclideanFacts, result: _eu.EuclideanResult) -> Observation:
+    got = _eu_frames(result)
+    if isinstance(got, str):
+        return Observation(None, got)
+    t, z = got
+    psi = f.top.psi
+    c = z @ psi
+    scale = max(1.0, float(np.abs(c[0]).max()))
+    tol = EU_LIMIT_TOL * scale
+    cvel = float(np.abs(_eu.z_velocity(f.scenario, float(t[-1]), z[-1]) @ psi).max())
+    values, _ = _eu.hyperplane_values(z[-1], psi, tol)
+    a, b = float(values.min()), float(values.max())
+    off = np.min(np.abs(values[:, None] - np.array([a, b, 0.0])[None]), axis=1)
+    counts = [len(_eu.hyperplane_values(zk, psi, tol)[0]) for zk in z]
+    since = next((float(t[k]) for k in range(len(t)) if all(m <= 3 for m in counts[k:])), None)
+    numbers: dict[str, Any] = {
+        "psi1": psi.tolist(),
+        "lambda1": f.top.value.real,
+        "distinct_values": len(values),
+        "values": values.round(6).tolist() if len(values) <= 32 else None,
+        "at_most_three_from": since,
+        "coordinate_velocity_end": cvel,
+        "T": float(t[-1]),
+    }
+    converged = cvel <= EU_VELOCITY_TOL * scale
+    if converged and np.all(off <= tol) and len(values) <= 3:
+        return Observation(
+            True,
+            f"ψ₁ᵀz_i converged (max|ψ₁ᵀż| = {cvel:.2g}) to {len(values)} value(s) "
+            f"{{{', '.join(f'{v:.4g}' for v in values)}}} ⊂ {{a, 0, b}} (tol {tol:.2g})"
+            + (f", at most three from t = {since:g}" if since is not None else ""),
+            numbers,
+        )
+    if converged and np.any(off > EU_WRONG_TOL * scale):
+        return Observation(
+            False,
+            f"ψ₁ᵀz_i converged (max|ψ₁ᵀż| = {cvel:.2g}) to {len(values)} values, some farther than "
+            f"{EU_WRONG_TOL:g}·{scale:.3g} from {{min, 0, max}}",
+            numbers,
+        )
+    return Observation(
+        None,
+        f"horizon too short: max|ψ₁ᵀż_i(T)| = {cvel:.3g} > {EU_VELOCITY_TOL:g}·{scale:.3g}; "
+        f"{len(values)} distinct value(s) of ψ₁ᵀz_i at T = {t[-1]:g}",
+        numbers,
+    )
+
+
+def _attention_frames(f: EuclideanFacts, result: _eu.EuclideanResult, t: np.ndarray, z: np.ndarray):
+    if result.attention is not None:
+        return np.asarray(result.attention, dtype=float)
+    return np.stack([_eu.attention_matrix(f.scenario, float(tk), zk) for tk, zk in zip(t, z, strict=True)])
+
+
+def _boolean_observe(f: EuclideanFacts, result: _eu.EuclideanResult) -> Observation:
+    got = _eu_frames(result)
+    if isinstance(got, str):
+        return Observation(None, got)
+    t, z = got
+    Ps = _attention_frames(f, result, t, z)
+    # every row's largest entry sits on a leader of its frame at all times (x_i x_j is maximal at
+    # the smallest or the largest token): a row concentrated elsewhere contradicts the dynamics
+    for k in range(len(t)):
+        lo_k, hi_k = _eu.leaders(z[k])
+        arg = Ps[k].argmax(axis=1)
+        bad = (Ps[k].max(axis=1) >= 1 - EU_BOOLEAN_TOL) & (arg != lo_k) & (arg != hi_k)
+        if bad.any():
+            i = int(np.nonzero(bad)[0][0])
+            return Observation(
+                False,
+                f"at t = {t[k]:g} row {i} of P is concentrated on token {int(arg[i])}, which is neither "
+                f"the smallest ({lo_k}) nor the largest ({hi_k}) token",
+                {"T": float(t[-1])},
+            )
+    P = Ps[-1]
+    lo, hi = _eu.leaders(z[-1])
+    defects = _eu.row_leader_defects(P, lo, hi)
+    order = np.argsort(defects)
+    rest = float(defects[order[:-1]].max()) if len(defects) > 1 else 0.0
+    non_boolean = int((defects > EU_BOOLEAN_TOL).sum())
+    cols = np.nonzero(P.max(axis=0) > EU_BOOLEAN_TOL)[0]
+    series = [_eu.boolean_defect(Pk) for Pk in Ps]
+    numbers: dict[str, Any] = {
+        "leaders": [lo, hi],
+        "boolean_defect_end": _eu.boolean_defect(P),
+        "row_defect_all_but_one": rest,
+        "rows_not_boolean": non_boolean,
+        "exceptional_row": int(order[-1]) if defects[order[-1]] > EU_BOOLEAN_TOL else None,
+        "columns_carrying_weight": cols.tolist(),
+        "rank_end": _eu.numerical_rank(P, EU_RANK_TOL),
+        "rank_tol": EU_RANK_TOL,
+        "boolean_defect_series": [
+            [float(t[k]), float(series[k])] for k in range(0, len(t), max(1, len(t) // 10))
+        ],
+        "T": float(t[-1]),
+    }
+    if non_boolean <= 1:
+        return Observation(
+            True,
+            f"P(T) is Boolean to {rest:.2g} ≤ {EU_BOOLEAN_TOL:g} on every row but at most one: each token "
+            f"attends to token {lo} (the smallest) or {hi} (the largest); rank P(T) = {numbers['rank_end']}",
+            numbers,
+        )
+    return Observation(
+        None,
+        f"horizon too short: {non_boolean} rows of P(T) are farther than {EU_BOOLEAN_TOL:g} from e_{lo} and "
+        f"e_{hi} at T = {t[-1]:g} (the theorem gives no rate for bounded tokens)",
+        numbers,
+    )
+
+
+def _negative_identity_observe(f: EuclideanFacts, result: _eu.EuclideanResult) -> Observation:
+    x = np.asarray(result.x, dtype=float)
+    if result.status == -1 or not np.all(np.isfinite(x)):
+        return Observation(None, f"the run failed or left the float range ({result.message}); nothing to see")
+    t = np.asarray(result.t, dtype=float)
+    if len(t) < 2 or t[-1] <= 0:
+        return Observation(None, "horizon too short: the run has no time span (T = 0)")
+    n = f.scenario.n
+    norms = np.linalg.norm(x, axis=-1)
+    r0 = norms[0]
+    bound = np.maximum(r0, math.sqrt(2 * n))
+    sharp = np.maximum(r0, math.sqrt(math.log(n))) if n > 1 else r0
+    excess = float((norms - bound[None]).max())
+    rmax = norms.max(axis=1)
+    tail = np.nonzero(np.diff(rmax) > 1e-12 * max(1.0, float(rmax[0])))[0]
+    if tail.size == 0:
+        monotone_from: float | None = float(t[0])
+    else:
+        monotone_from = float(t[tail[-1] + 1]) if tail[-1] + 1 < len(t) - 1 else None
+    if result.attention is not None:
+        P = np.asarray(result.attention[-1], dtype=float)
+    else:
+        P = _eu.EuclideanField(f.scenario.replace(rescaled=False)).attention(float(t[-1]), x[-1])
+    uniform = float(np.abs(n * P - 1).max())
+    ratio = float(rmax[-1] / rmax[0]) if rmax[0] > 0 else 0.0
+    numbers: dict[str, Any] = {
+        "max_norm_start": float(rmax[0]),
+        "max_norm_end": float(rmax[-1]),
+        "norm_ratio_end": ratio,
+        "max_norm_nonincreasing_from": monotone_from,
+        "uniform_defect_end": uniform,
+        "ball_bound_excess": excess,
+        "sharper_bound_excess": float((norms - sharp[None]).max()),
+        "T": float(t[-1]),
+    }
+    scale = max(1.0, float(bound.max()))
+    if excess > EU_BALL_TOL * scale:
+        resolved = f.scenario.integrator != "adaptive" and _eu.fixed_steps(f.scenario)[1] <= 0.5
+        if resolved:
+            return Observation(
+                False,
+                f"a token left the ball ‖x_i‖ ≤ max(‖x_i(0)‖, √(2n)) by {excess:.3g} (step ≤ 0.5)",
+                numbers,
+            )
+    if ratio <= EU_NORM_RATIO and uniform <= EU_UNIFORM_TOL:
+        return Observation(
+            True,
+            f"max‖x_i‖ fell from {rmax[0]:.3g} to {rmax[-1]:.3g} (≤ {EU_NORM_RATIO:g}×) and "
+            f"max|nP − 1| = {uniform:.2g} ≤ {EU_UNIFORM_TOL:g} at T = {t[-1]:g}; the ball bound held",
+            numbers,
+        )
+    return Observation(
+        None,
+        f"horizon too short: max‖x_i‖ is {ratio:.3g}× its start and max|nP − 1| = {uniform:.2g} at "
+        f"T = {t[-1]:g} (the decay is algebraic, ≈ (1 + 2ct)^(−1/2): try T of a few hundred)",
+        numbers,
+    )
+
+
+EU_POLYTOPE = EuclideanEntry(
+    predicates=lambda f: [
+        e_model(f),
+        e_value_identity(f),
+        e_qk_symmetric(f),
+        e_qk_positive_definite(f),
+        e_tokens_distinct(f),
+    ],
+    observer=_polytope_observe,
+    tolerance=(
+        f"limits: clusters of z(T) at {EU_LIMIT_TOL:g}·s (s = max(1, max|z(0)|)), converged when "
+        f"max‖ż_i(T)‖ ≤ {EU_VELOCITY_TOL:g}·s, each at 0 or within {EU_LIMIT_TOL:g}·s of ∂conv z(T); "
+        f"refuted if converged with a limit deeper than {EU_WRONG_TOL:g}·s inside; hull nesting "
+        f"≤ {EU_HULL_TOL:g}·s between saved frames (refutes only for Euler, h ≤ 1)"
+    ),
+)
+EU_HYPERPLANES = EuclideanEntry(
+    predicates=lambda f: [e_model(f), e_top_real(f), e_top_positive(f), e_top_simple(f), e_qk_on_top(f)],
+    observer=_hyperplanes_observe,
+    tolerance=(
+        f"values of ψ₁ᵀz_i(T) clustered at {EU_LIMIT_TOL:g}·s (s = max(1, max|ψ₁ᵀz(0)|)), converged when "
+        f"max|ψ₁ᵀż_i(T)| ≤ {EU_VELOCITY_TOL:g}·s; observed if ≤ 3 values, each within the tolerance of "
+        f"min, max or 0; refuted if converged with a value farther than {EU_WRONG_TOL:g}·s from them"
+    ),
+    predict=lambda f: (
+        f"ψ₁ᵀz_i(t) → one of at most three values {{a, 0, b}}: the rescaled tokens cluster on at most three "
+        f"parallel lines/planes ψ₁ᵀz = const, ψ₁ = ({', '.join(f'{v:.3f}' for v in f.top.psi)}) the left "
+        f"eigenvector of λ₁ = {f.top.value.real:.4g}"
+        if f.top.real
+        else "ψ₁ᵀz_i → at most three values (needs a real λ₁)"
+    ),
+)
+EU_BOOLEAN = EuclideanEntry(
+    predicates=lambda f: [
+        e_model(f),
+        e_dim_one(f),
+        e_scalar_positive(f, "value_positive", "V", f.V),
+        e_scalar_positive(f, "qk_positive", "QK", f.A),
+        e_tokens_distinct(f),
+    ],
+    observer=_boolean_observe,
+    tolerance=(
+        f"P(T) Boolean: every row but at most one within {EU_BOOLEAN_TOL:g} (max-norm) of e_min or e_max "
+        f"(the leaders = argmin/argmax token); rank with singular values > {EU_RANK_TOL:g}·σ_max; refuted "
+        f"if a row is ≥ 1 − {EU_BOOLEAN_TOL:g} on a non-leader column at any saved time"
+    ),
+    predict=lambda f: (
+        "P(t) → a Boolean matrix whose rows (all but at most one) are e_min or e_max: every token attends "
+        f"to the smallest (token {_eu.leaders(f.x0)[0]}) or the largest (token {_eu.leaders(f.x0)[1]}) "
+        "token — the two leaders; rank P* ≤ 3"
+        if f.d == 1
+        else "P(t) → Boolean with two leaders (d = 1 only)"
+    ),
+)
+EU_NEGATIVE_IDENTITY = EuclideanEntry(
+    predicates=lambda f: [e_model(f), e_value_identity(f, -1.0), e_qk_identity(f)],
+    observer=_negative_identity_observe,
+    tolerance=(
+        f"→ 0: max‖x_i(T)‖ ≤ {EU_NORM_RATIO:g}·max‖x_i(0)‖; P → 11ᵀ/n: max|nP_ij − 1| ≤ {EU_UNIFORM_TOL:g}; "
+        f"the ball ‖x_i(t)‖ ≤ max(‖x_i(0)‖, √(2n)) at every saved time (relative slack {EU_BALL_TOL:g}; "
+        "refutes for fixed steps h ≤ 0.5)"
+    ),
+)
+
+
+def _eu_counter_examples(card_id: str, es: _eu.EuclideanScenario) -> list[tuple[str, _eu.EuclideanScenario]]:
+    d = es.d
+    eye = np.eye(d)
+    x = es.initial_tokens().copy()
+    twin = None
+    if len(x) >= 2:
+        x[-1] = x[0]
+        twin = es.replace(x0=[list(r) for r in x])
+    out: list[tuple[str, _eu.EuclideanScenario | None]] = []
+    Q, _, V = es.matrices()
+    if card_id == "glpr-polytope":
+        out = [
+            ("V = 2I instead of I", es.replace(V=(2 * eye).tolist())),
+            (
+                "QᵀK indefinite (eigenvalue −1)",
+                es.replace(Q=eye.tolist(), K=np.diag([1.0] * (d - 1) + [-1.0]).tolist()),
+            ),
+            ("two equal tokens", twin),
+        ]
+    elif card_id == "glpr-hyperplanes" and d >= 2:
+        rot = np.eye(d)
+        rot[:2, :2] = [[0.0, -1.0], [1.0, 0.0]]
+        out = [
+            ("V = −V (largest-modulus eigenvalue negative)", es.replace(V=(-V).tolist())),
+            ("V with a rotation block (complex top eigenvalue)", es.replace(V=(2 * rot).tolist())),
+            (
+                "V = diag(1, −1, …) (top modulus not simple)",
+                es.replace(V=np.diag([1.0, -1.0] + [0.5] * (d - 2)).tolist()),
+            ),
+            ("K = −Q (⟨Qφ₁, Kφ₁⟩ < 0)", es.replace(Q=Q.tolist(), K=(-Q).tolist())),
+        ]
+    elif card_id == "glpr-boolean-1d":
+        out = [
+            ("V < 0", es.replace(V=-abs(float(V[0, 0])) if d == 1 else (-eye).tolist())),
+            ("QK < 0", es.replace(Q=1.0 if d == 1 else eye.tolist(), K=-1.0 if d == 1 else (-eye).tolist())),
+            ("two equal tokens", twin),
+        ]
+    elif card_id == "glpr-negative-identity":
+        out = [
+            ("V = I instead of −I", es.replace(V=eye.tolist())),
+            ("QᵀK = 2I", es.replace(Q=eye.tolist(), K=(2 * eye).tolist())),
+        ]
+    return [(label, s) for label, s in out if s is not None]
+
+
+def euclidean_counter_examples(
+    card_id: str, es: _eu.EuclideanScenario
+) -> list[tuple[str, _eu.EuclideanScenario]]:
+    """Small edits of ``es`` that break one assumption of a Euclidean-model card each."""
+    th = get(card_id)
+    if th.euclidean is None:
+        return []
+    return _eu_counter_examples(card_id, es)
+
+
+def evaluate_euclidean(es: _eu.EuclideanScenario, result: _eu.EuclideanResult | None = None) -> list[Card]:
+    """The cards of the results about the Euclidean model, on ``es`` (and observed on ``result``)."""
+    if result is not None and result.scenario != es:
+        raise ValueError("evaluate_euclidean: the result is a run of another scenario")
+    f = euclidean_facts(es)
+    return [th.euclidean_card(f, result) for th in REGISTRY if th.euclidean is not None]
+
+
 # ------------------------------------------------------------------ the registry
 REGISTRY: tuple[Theorem, ...] = (
     Theorem(
@@ -1197,6 +1801,7 @@ REGISTRY: tuple[Theorem, ...] = (
         tolerance="not observed: " + EUCLIDEAN_REASON,
         predicates=_euclid(lambda f: [p_value_identity(f), p_qk_positive_definite(f)]),
         not_applicable_reason=EUCLIDEAN_REASON,
+        euclidean=EU_POLYTOPE,
     ),
     Theorem(
         id="glpr-hyperplanes",
@@ -1210,6 +1815,7 @@ REGISTRY: tuple[Theorem, ...] = (
         tolerance="not observed: " + EUCLIDEAN_REASON,
         predicates=_euclid(lambda f: [p_one_head(f)]),
         not_applicable_reason=EUCLIDEAN_REASON,
+        euclidean=EU_HYPERPLANES,
     ),
     Theorem(
         id="glpr-boolean-1d",
@@ -1223,6 +1829,7 @@ REGISTRY: tuple[Theorem, ...] = (
         tolerance="not observed: " + EUCLIDEAN_REASON,
         predicates=_euclid(lambda f: [p_dim(f, 1, 1)]),
         not_applicable_reason=EUCLIDEAN_REASON,
+        euclidean=EU_BOOLEAN,
     ),
     Theorem(
         id="glpr-negative-identity",
@@ -1236,6 +1843,7 @@ REGISTRY: tuple[Theorem, ...] = (
         tolerance="not observed: " + EUCLIDEAN_REASON,
         predicates=_euclid(lambda f: [p_qk_identity(f)]),
         not_applicable_reason=EUCLIDEAN_REASON,
+        euclidean=EU_NEGATIVE_IDENTITY,
     ),
 )
 
@@ -1256,6 +1864,8 @@ def evaluate(scenario: Scenario, result: Result | None = None) -> list[Card]:
     ``result`` must be a run of this very scenario (``result.scenario == scenario``).
     Raises ScenarioError for scenarios whose tokens cannot be built (e.g. a zero row in x0).
     """
+    if isinstance(scenario, _eu.EuclideanScenario):  # the Euclidean model: its own cards only
+        return evaluate_euclidean(scenario, result)
     if result is not None and result.scenario != scenario:
         raise ValueError("evaluate: the result is a run of another scenario")
     f = scenario_facts(scenario)
@@ -1424,11 +2034,16 @@ __all__ = [
     "REGISTRY",
     "Assumption",
     "Card",
+    "EuclideanEntry",
+    "EuclideanFacts",
     "Facts",
     "Observation",
     "Theorem",
     "counter_examples",
+    "euclidean_counter_examples",
+    "euclidean_facts",
     "evaluate",
+    "evaluate_euclidean",
     "get",
     "scenario_facts",
 ]

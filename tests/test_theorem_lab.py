@@ -23,7 +23,7 @@ from dynamics.presets import PRESETS
 from dynamics.presets import get as get_preset
 from dynamics.theorems import IDS, counter_examples, evaluate, get
 from ui.session import APP_LIMITS
-from ui.theorem_card import EUCLIDEAN_IDS, LAB_URL_PATH, THEOREM_PRESETS, pick_card
+from ui.theorem_card import EUCLIDEAN_IDS, EUCLIDEAN_MESSAGE, LAB_URL_PATH, THEOREM_PRESETS, pick_card
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "theorem_lab.py")
 TIMEOUT = 60
@@ -89,7 +89,7 @@ def test_every_theorem_renders_with_its_preset(theorem_id: str) -> None:
     assert get(theorem_id).title in body
     assert not at.error, [e.value for e in at.error]
     if theorem_id in EUCLIDEAN_IDS:
-        assert "needs the Euclidean model — coming with the variants issue" in body
+        assert EUCLIDEAN_MESSAGE in body
         assert not counter_buttons(at)
         assert at.toggle(key="lab_mask").disabled
         return
