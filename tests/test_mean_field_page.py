@@ -1,0 +1,77 @@
+"""The Gaussian mean-field page through AppTest (no browser), run on its own without app.py.
+
+Loads; every preset renders without an error; a parameter change changes the plotted data; junk or
+refused JSON shows ``st.error`` and never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from dynamics.gaussian import PRESETS
+
+PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "mean_field.py")
+TIMEOUT = 90
+
+
+def _run(at: AppTest) -> AppTest:
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _charts(at: AppTest) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def test_page_loads_with_its_figures() -> None:
+    at = _run(AppTest.from_file(PAGE, default_timeout=TIMEOUT))
+    assert not at.error, [e.value for e in at.error]
+    assert any("Gaussian mean field" in t.value for t in at.title)
+    charts = _charts(at)
+    assert len(charts) >= 5  # mean, eigenvalues, ellipse, disk, gap
+    webgl = [c for c in charts if any(tr.get("type") in ("surface", "scatter3d") for tr in c["data"])]
+    assert len(webgl) <= 1
+
+
+def test_every_preset_runs() -> None:
+    at = _run(AppTest.from_file(PAGE, default_timeout=TIMEOUT))
+    at.select_slider(key="mf_n").set_value(250)
+    for key in PRESETS:
+        at.selectbox(key="mf_preset").set_value(key)
+        _run(at)
+        assert not at.error, (key, [e.value for e in at.error])
+        assert len(_charts(at)) >= 4, key
+        if PRESETS[key].scenario.d == 3:
+            assert sum(any(tr.get("type") == "surface" for tr in c["data"]) for c in _charts(at)) == 1
+
+
+def test_parameter_change_changes_the_data() -> None:
+    at = _run(AppTest.from_file(PAGE, default_timeout=TIMEOUT))
+    at.toggle(key="mf_gap").set_value(False)
+    before = _charts(_run(at))[0]["data"]
+    at.number_input(key="mf_T_collapse").set_value(5.0)
+    after = _charts(_run(at))[0]["data"]
+    assert before[0]["x"] != after[0]["x"]  # (typed arrays: compared as encoded)
+    at.selectbox(key="mf_variant").set_value("l2")
+    l2 = _charts(_run(at))[0]["data"]
+    assert l2[0]["y"] != after[0]["y"]
+    assert not at.error
+
+
+def test_junk_input_shows_an_error() -> None:
+    at = _run(AppTest.from_file(PAGE, default_timeout=TIMEOUT))
+    at.toggle(key="mf_gap").set_value(False)
+    at.text_area(key="mf_json").set_value("{not json")
+    _run(at)
+    assert any("refused" in e.value for e in at.error)
+    at.text_area(key="mf_json").set_value('{"d": 2, "Sigma0": [[1, 2], [2, 1]]}')
+    _run(at)
+    assert any("Sigma0" in e.value for e in at.error)
+    at.text_area(key="mf_json").set_value('{"d": 3, "variant": "l2", "T": 0.5, "m0": [1, 0, 0]}')
+    _run(at)
+    assert not at.error
+    assert any(any(tr.get("type") == "surface" for tr in c["data"]) for c in _charts(at))
