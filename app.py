@@ -11,6 +11,8 @@ from pathlib import Path
 
 import streamlit as st
 
+from ui import lesson as lesson_link
+
 APP_DIR = Path(__file__).resolve().parent
 log = logging.getLogger("adx.app")
 
@@ -32,11 +34,14 @@ def _favicon():
     return Image.fromarray(rgba, "RGBA")
 
 
+# Lesson links: ``?embed=true`` (Streamlit's own flag, read via st.context) → no sidebar, compact.
+_LINK = lesson_link.current_link()
+
 st.set_page_config(
     page_title="Attention Dynamics Explorer",
     page_icon=_favicon(),
     layout="wide",
-    initial_sidebar_state="expanded",
+    initial_sidebar_state="collapsed" if _LINK.embed else "expanded",
     menu_items={
         "About": "Attention Dynamics Explorer — tokens as interacting particles on the sphere. "
         "Sources: arXiv 2412.02682, 2312.10794, 2305.05465, 2501.18322.",
@@ -68,12 +73,18 @@ st.html(
     [data-testid="stSidebar"] [data-testid="stExpander"] details summary p { font-weight: 600; }
     </style>"""
 )
+lesson_link.apply_page_style(_LINK)  # embed mode: hide the sidebar and the header bar
 
 pages = [
     st.Page(
         "pages/explorer.py", title="Explorer", icon=":material/public:", url_path="explorer", default=True
     ),
     st.Page("pages/theorem_lab.py", title="Theorem lab", icon=":material/rule:", url_path="theorem_lab"),
+    st.Page("pages/euclidean.py", title="Euclidean model", icon=":material/hexagon:", url_path="euclidean"),
+    st.Page(
+        "pages/mean_field.py", title="Gaussian mean field", icon=":material/blur_on:", url_path="mean_field"
+    ),
+    st.Page("pages/presenter.py", title="Presenter", icon=":material/slideshow:", url_path="presenter"),
     st.Page("pages/about.py", title="About the maths", icon=":material/functions:", url_path="about"),
 ]
 page = st.navigation(pages)

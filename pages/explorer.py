@@ -8,15 +8,14 @@ JSON, Python snippet, downloads).
 
 from __future__ import annotations
 
-import io
-import json
 import logging
 
 import numpy as np
 import streamlit as st
 
 from dynamics import ScenarioError
-from ui import controls, session
+from ui import controls, exports, session
+from ui import lesson as lesson_link
 from ui.figures import attention_heatmap, cluster_order
 from ui.session import leave_legacy_pages_mode
 from ui.theorem_card import summary_card
@@ -26,6 +25,7 @@ leave_legacy_pages_mode()  # a first request on /explorer must still go through 
 
 PLAYER_HEIGHT = 470
 CAM_PARAM = "cam"
+FRAME_PARAM = lesson_link.FRAME_PARAM
 
 
 def _player():
@@ -44,10 +44,21 @@ def _bump_nonce() -> None:
 
 
 # ------------------------------------------------------------------------------------ header
-def header(ctl: controls.Controls) -> None:
+def header(ctl: controls.Controls, link: lesson_link.LessonLink) -> None:
     lesson = ctl.lesson
     title = lesson.title + (" · modified" if ctl.modified else "")
-    st.markdown(f"#### {title}")
+    if link.embed:  # compact: title and copy-link on one line, the caption folded away
+        c1, c2 = st.columns([5, 1.4], vertical_alignment="center")
+        c1.markdown(f"##### {title}", help=f"{lesson.caption}  \n*Source: {lesson.source}*")
+        if not link.hides("copy_link"):
+            with c2:
+                lesson_link.copy_link_button()
+        return
+    c1, c2 = st.columns([5, 1.4], vertical_alignment="bottom")
+    c1.markdown(f"#### {title}")
+    if not link.hides("copy_link"):
+        with c2:
+            lesson_link.copy_link_button()
     st.caption(f"{lesson.caption}  \n*Source: {lesson.source}*")
 
 
@@ -91,7 +102,7 @@ def camera_for(view: str, top: list[float] | None, flat: bool):
     return {"eye": vec(eye), "up": vec(up), "center": vec((0, 0, 0))}
 
 
-def player_panel(display: session.Display) -> None:
+def player_panel(display: session.Display, link: lesson_link.LessonLink) -> None:
     top = None if display.top_eig is None else [float(v) for v in display.top_eig]
     # The view row is drawn below the player but its widgets must run first: use a container.
     plot_box = st.container()
@@ -116,7 +127,7 @@ def player_panel(display: session.Display) -> None:
             **controls.BIND,
         )
     with plot_box:
-        _draw_player(display, trails, camera_for(view, top, display.flat))
+        _draw_player(display, trails, camera_for(view, top, display.flat), link)
     notes = list(display.notes)
     if view == "eigvec" or display.top_eig is not None:
         notes.append(f"V's top eigenvector: {display.top_eig_note}.")
@@ -124,7 +135,15 @@ def player_panel(display: session.Display) -> None:
         st.caption("  \n".join(notes))
 
 
-def _draw_player(display: session.Display, trails: bool, preset) -> None:
+def start_frame(display: session.Display, link: lesson_link.LessonLink) -> int:
+    """The frame to open on: the link's ``frame`` (clamped), else the last one."""
+    k = int(display.x3.shape[0])
+    if link.frame is None or k == 0:
+        return -1
+    return min(int(link.frame), k - 1)
+
+
+def _draw_player(display: session.Display, trails: bool, preset, link: lesson_link.LessonLink) -> None:
     player = _player()
     shown = False
     if player is not None:
@@ -140,13 +159,17 @@ def _draw_player(display: session.Display, trails: bool, preset) -> None:
                 initial_camera=player.camera_from_param(st.query_params.get(CAM_PARAM)),
                 key="player",
                 height=PLAYER_HEIGHT,
-                start_frame=-1,
+                start_frame=start_frame(display, link),
+                report_frame=True,
             )
             shown = state.error is None
             if state.camera:
                 param = player.camera_to_param(state.camera)
                 if st.query_params.get(CAM_PARAM) != param:
                     st.query_params[CAM_PARAM] = param
+            if state.frame is not None and 0 <= state.frame < display.x3.shape[0]:
+                if st.query_params.get(FRAME_PARAM) != str(state.frame):
+                    st.query_params[FRAME_PARAM] = str(state.frame)
         except Exception as exc:
             log.exception("3D player failed")
             st.warning(f"The 3D player could not start ({exc}); showing a static view.")
@@ -218,8 +241,19 @@ def side_panel(scenario, display: session.Display) -> None:
 
 
 # ------------------------------------------------------------------------------------ export
+def _image(scenario, display: session.Display, fmt: str) -> bytes:
+    """PNG/SVG of the static 3D view; on failure an image that says why (a download callback
+    cannot show a message on the page)."""
+    fig = session.static_figure(display)
+    try:
+        return exports.figure_image(fig, scenario, fmt, title=controls.current_lesson().title)
+    except exports.ExportUnavailable as exc:
+        log.warning("image export failed: %s", exc)
+        return exports.error_image(str(exc), fmt)
+
+
 def export_panel(scenario, display: session.Display) -> None:
-    with st.expander("Static view / export", expanded=False):
+    with st.expander("Static view / export", expanded=False, key="grp_export"):
         st.plotly_chart(
             session.static_figure(display),
             width="stretch",
@@ -233,47 +267,84 @@ def export_panel(scenario, display: session.Display) -> None:
             st.code(scenario.to_json(indent=1), language="json")
         with c2:
             st.markdown("**Reproduce in Python**")
-            st.code(session.python_snippet(scenario), language="python")
-        d1, d2 = st.columns(2)
-        d1.download_button(
+            st.code(exports.python_snippet(scenario), language="python")
+        title = controls.current_lesson().title
+        name = lambda kind, ext: exports.file_name(kind, scenario, ext)  # noqa: E731
+        row1 = st.columns(4)
+        row1[0].download_button(
             "Scenario JSON",
-            data=scenario.to_json(indent=1),
-            file_name=f"scenario-{scenario.digest()}.json",
+            data=exports.scenario_json(scenario),
+            file_name=name("scenario", "json"),
             mime="application/json",
+            icon=":material/data_object:",
             width="stretch",
+            on_click="ignore",
         )
-        d2.download_button(
-            "Trajectory (NPZ)",
-            data=lambda: _npz(scenario, display),
-            file_name=f"trajectory-{scenario.digest()}.npz",
+        row1[1].download_button(
+            "Python script",
+            data=lambda: exports.python_snippet(scenario),
+            file_name=name("reproduce", "py"),
+            mime="text/x-python",
+            icon=":material/code:",
+            width="stretch",
+            on_click="ignore",
+        )
+        row1[2].download_button(
+            "Trajectory NPZ",
+            data=lambda: exports.trajectory_npz(scenario, display),
+            file_name=name("trajectory", "npz"),
             mime="application/octet-stream",
+            icon=":material/database:",
             width="stretch",
+            on_click="ignore",
         )
+        row1[3].download_button(
+            "Trajectory CSV",
+            data=lambda: exports.trajectory_csv(scenario, display),
+            file_name=name("trajectory", "csv"),
+            mime="text/csv",
+            icon=":material/table:",
+            width="stretch",
+            on_click="ignore",
+        )
+        row2 = st.columns(4)
+        row2[0].download_button(
+            "3D view HTML",
+            data=lambda: exports.figure_html(session.static_figure(display), scenario, title),
+            file_name=name("view", "html"),
+            mime="text/html",
+            icon=":material/view_in_ar:",
+            width="stretch",
+            on_click="ignore",
+            help="A standalone page with plotly.js inlined: rotate the sphere offline (≈ 5 MB).",
+        )
+        unavailable = exports.image_support()
+        for col, fmt in ((row2[1], "png"), (row2[2], "svg")):
+            col.download_button(
+                f"Figure {fmt.upper()}",
+                data=lambda fmt=fmt: _image(scenario, display, fmt),
+                file_name=name("view", fmt),
+                mime="image/png" if fmt == "png" else "image/svg+xml",
+                icon=":material/image:",
+                width="stretch",
+                on_click="ignore",
+                disabled=unavailable is not None,
+                help=unavailable or "Rendered on the server by kaleido (≈ 1 s; the first one ≈ 3 s).",
+            )
+        if unavailable:
+            st.caption(unavailable)
         st.caption(
             f"Integrated in {display.wall_time:.2f} s ({display.steps} steps) · {display.message} · "
-            f"scenario {scenario.digest()}"
+            f"{exports.stamp(scenario).text()}"
         )
-
-
-def _npz(scenario, display: session.Display) -> bytes:
-    buf = io.BytesIO()
-    np.savez_compressed(
-        buf,
-        t=display.t,
-        x_display=display.x3,
-        clusters=display.labels,
-        frame_index=display.frame_idx,
-        scenario=np.array(json.dumps(scenario.to_dict(minimal=True))),
-        **{k.split(" ")[0]: v for k, v in display.metrics.items()},
-    )
-    return buf.getvalue()
 
 
 # ------------------------------------------------------------------------------------ page
 def main() -> None:
+    link = lesson_link.current_link()
     with st.sidebar:
         ctl = controls.scenario_controls()
-    header(ctl)
+    header(ctl, link)
     if ctl.url_problems:
         st.error(
             "This link had values the explorer cannot use; they were replaced by the lesson's: "
@@ -294,12 +365,14 @@ def main() -> None:
         return
     left, right = st.columns([3, 2], gap="medium")
     with left:
-        player_panel(display)
+        player_panel(display, link)
     with right:
         verdict(display)
         side_panel(scenario, display)
-        summary_card(scenario, key="explorer_card")
-    export_panel(scenario, display)
+        if not (link.embed or link.hides("card")):
+            summary_card(scenario, key="explorer_card")
+    if not (link.embed or link.hides("export")):
+        export_panel(scenario, display)
 
 
 try:

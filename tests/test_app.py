@@ -319,3 +319,91 @@ def test_exported_python_rebuilds_the_same_scenario(preset) -> None:
     namespace: dict[str, Any] = {}
     exec(code, namespace)
     assert namespace["scenario"] == preset.scenario
+
+
+# --------------------------------------------------------------------------------------- lesson links
+def _styles(at: AppTest) -> str:
+    return " ".join(h.proto.body for h in at.get("html"))
+
+
+def test_hide_flags_hide_controls_but_keep_their_link_values() -> None:
+    at = run_app(lesson="metastable", beta="5", hide="beta,n_heads,mask")
+    css = _styles(at)
+    for key in ("beta", "n_heads", "mask"):
+        assert f".st-key-{key}" in css
+    assert ".st-key-n," not in css and ".st-key-n " not in css  # n stays visible
+    assert widget(at, "beta") == pytest.approx(5.0)  # the hidden control still sets the run
+    assert shown_scenario(at).beta == 5.0
+    assert not at.error
+
+
+def test_hiding_every_control_of_a_group_hides_the_group_and_unknown_names_are_reported() -> None:
+    at = run_app(hide="T,integrator,dt,wings")
+    assert ".st-key-grp_solver" in _styles(at)
+    assert any("hide=wings (unknown control)" in e.value for e in at.error)
+
+
+def test_hide_export_and_card_leave_them_out() -> None:
+    at = run_app(hide="export,card")
+    assert not at.get("download_button")
+    assert not [c for c in at.get("plotly_chart") if c.proto.id.endswith("-static_3d")]
+
+
+def test_embed_mode_hides_the_sidebar_and_compacts_the_page() -> None:
+    at = run_app(embed="true")
+    css = _styles(at)
+    assert '[data-testid="stSidebar"]' in css and "display: none" in css
+    assert not at.get("download_button")  # no export panel on a slide
+    assert at.markdown[0].value.startswith("##### ")
+    assert at.success and "Consensus" in at.success[0].value
+
+
+def test_time_and_heatmap_links_round_trip() -> None:
+    at = run_app(lesson="metastable", frame="40")
+    options = at.select_slider(key="at").options
+    at2 = run_app(lesson="metastable", at=options[3], frame="40")
+    assert at2.select_slider(key="at").value == options[3]
+    assert not at2.error
+
+
+@pytest.mark.parametrize("frame", ["abc", "-1", "99999999999999"])
+def test_a_bad_frame_link_is_reported_not_fatal(frame: str) -> None:
+    at = run_app(frame=frame)
+    assert at.success  # the view still works
+    assert any("frame=" in e.value for e in at.error)
+
+
+def test_camera_param_round_trips() -> None:
+    from ui.player import camera_from_param, camera_to_param
+
+    cam = camera_from_param("1.2,0.3,-0.9,0,0,1,0,0,0")
+    assert cam is not None
+    assert camera_to_param(cam) == "1.2,0.3,-0.9,0,0,1,0,0,0"
+    assert camera_from_param("1,2") is None and camera_from_param("nan," * 8 + "1") is None
+
+
+# --------------------------------------------------------------------------------------- uploads
+def test_uploaded_tokens_set_x0() -> None:
+    at = run_app()
+    rows = "x,y,z\n1,0,0\n0,1,0\n0,0,1\n-1,-1,0.2\n"
+    at.file_uploader(key="_upload_x0").set_value(("tokens.csv", rows.encode(), "text/csv")).run()
+    assert not at.exception
+    shown = shown_scenario(at)
+    assert shown.n == 4 and shown.d == 3 and shown.x0 is not None
+    assert traces(at)["tokens"]["x"].size == 4
+    assert any("4 uploaded tokens" in c.value for c in at.caption)
+
+
+def test_uploaded_npy_in_d4_and_refused_uploads() -> None:
+    import io as _io
+
+    buf = _io.BytesIO()
+    np.save(buf, np.random.default_rng(0).normal(size=(10, 4)))
+    at = run_app()
+    at.file_uploader(key="_upload_x0").set_value(("x.npy", buf.getvalue(), "application/octet-stream")).run()
+    assert not at.exception
+    assert (shown_scenario(at).n, shown_scenario(at).d) == (10, 4)
+    at.file_uploader(key="_upload_x0").set_value(("bad.csv", b"1,2,3\n0,0,0\n", "text/csv")).run()
+    assert not at.exception
+    assert any("row 2 is zero" in w.value for w in at.warning)
+    assert shown_scenario(at).x0 is None  # back to the lesson's tokens

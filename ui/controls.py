@@ -9,7 +9,11 @@ would put its display title in the URL).
 URL parameters (besides the Scenario fields listed in :data:`URL_PARAMS`):
 ``lesson`` preset key · ``v_eig1`` … ``v_eig4`` V's eigenvalues for d ≤ 4 (``v_eigs`` comma-
 separated beyond; a ``v_eigs`` link also works for d ≤ 4) · ``view`` camera preset ·
-``trails`` · ``cam`` the camera left by the user (written by the explorer page).
+``trails`` · ``cam`` the camera left by the user (written by the explorer page) · ``hide``,
+``embed``, ``frame`` (lesson links, :mod:`ui.lesson`).
+
+Uploaded tokens (CSV/NPY, the "Initial tokens" group) set ``x0`` for the session only: they are
+not in the link (a note says so).
 
 ``scenario_controls()`` draws the widgets (call it inside ``with st.sidebar``) and returns a
 :class:`Controls`; it never raises for bad input: the engine's message is in ``Controls.error``.
@@ -28,6 +32,8 @@ import streamlit as st
 
 from dynamics import Scenario, ScenarioError
 from dynamics.presets import DEFAULT_PRESET, PRESETS, Preset
+from ui import lesson as lesson_link
+from ui import uploads
 
 LESSONS: dict[str, Preset] = {p.key: p for p in PRESETS}
 LESSON_PARAM = "lesson"
@@ -78,6 +84,10 @@ URL_PARAMS: dict[str, str] = {
     "cam": "the camera the user left (eye, up, center: 9 numbers)",
     "at": "time of the attention heatmap",
     "head": "head of the attention heatmap (mean | 1 | 2 | …)",
+    "hide": "controls to hide, comma-separated (e.g. beta,n_heads,mask; groups model, tokens, "
+    "weights, solver; all)",
+    "embed": "true: no sidebar, compact header (for slides and iframes)",
+    "frame": "the player's frame when playback last stopped",
 }
 
 
@@ -301,6 +311,48 @@ def _snapshot_url() -> None:
         ss["_url_checked"] = False
 
 
+INT_WIDGETS = frozenset({"n", "d", "n_heads", "seed"})
+FLOAT_WIDGETS = frozenset(
+    {"beta", "margin", "cap_angle", "qk_amp", "qk_omega", "T", "dt"}
+    | {f"v_eig{i + 1}" for i in range(MAX_SLIDER_EIGS)}
+)
+
+
+def _usable_number(raw: str, integer: bool) -> bool:
+    try:
+        v = float(str(raw).strip())
+    except (TypeError, ValueError, OverflowError):
+        return False
+    return math.isfinite(v) and (not integer or abs(v) < 2**62)
+
+
+def _drop_unusable_numbers() -> None:
+    """Remove numeric link values Streamlit cannot even deserialize before the widgets run.
+
+    Streamlit 1.67's bound number_input does ``int(float(value))`` on the URL value: ``seed=inf``
+    or ``seed=1e400`` would raise OverflowError inside the widget. Dropped values are still in the
+    snapshot, so :func:`_url_problems` names them.
+    """
+    dropped = False
+    for key in list(st.query_params):
+        if key in INT_WIDGETS or key in FLOAT_WIDGETS:
+            if not _usable_number(st.query_params.get(key, ""), key in INT_WIDGETS):
+                try:
+                    del st.query_params[key]
+                    dropped = True
+                except Exception:  # pragma: no cover - a bound widget already owns it
+                    pass
+    if dropped:
+        # Bound widgets seed from Streamlit's copy of the *initial* URL: refresh that copy too.
+        try:
+            from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
+
+            ctx = get_script_run_ctx()
+            ctx.session_state._state.query_params.set_initial_query_params_from_current()
+        except Exception:  # pragma: no cover - private API moved; the page-level guard remains
+            pass
+
+
 def _matches(raw: str, value: Any) -> bool:
     if isinstance(value, bool):
         return raw.strip().lower() in ("true", "false") and (raw.strip().lower() == "true") == value
@@ -378,14 +430,46 @@ def _text_numbers(
     return kept
 
 
-def _group(title: str, expanded: bool) -> Any:
-    return st.expander(title, expanded=expanded)
+def _group(title: str, expanded: bool, name: str) -> Any:
+    return st.expander(title, expanded=expanded, key=lesson_link.GROUP_KEY[name])
+
+
+UPLOAD_KEY = "_upload_x0"
+
+
+def _uploaded_tokens(notes: list[str]) -> Any:
+    """The "upload tokens" control: (n, d) float array, or None. Refusals are shown, not raised."""
+    with st.container(key="_upload_box"):
+        up = st.file_uploader(
+            "Upload tokens (CSV/NPY)",
+            type=["csv", "txt", "npy"],
+            key=UPLOAD_KEY,
+            max_upload_size=1,
+            help="n rows × d columns of coordinates (each row is normalised onto the sphere); "
+            f"at most {uploads.MAX_TOKENS} tokens and {uploads.MAX_DIM} columns. "
+            "Replaces the random initial tokens; not stored in the link.",
+        )
+    if up is None:
+        return None
+    try:
+        x0 = uploads.parse_tokens(up.name, up.getvalue())
+    except uploads.UploadError as exc:
+        st.warning(f"{up.name}: {exc}. Using the lesson's initial tokens.", icon="⚠️")
+        notes.append(f"upload refused: {exc}")
+        return None
+    st.caption(f"Using {uploads.describe(x0)} (not in the link).")
+    return x0
 
 
 def scenario_controls() -> Controls:
     """Draw the sidebar controls and return the scenario they describe (or the engine's error)."""
     _snapshot_url()
+    _drop_unusable_numbers()
     _sync_lesson_from_url()
+    link = lesson_link.current_link()
+    hide_css = lesson_link.hide_css(link.hidden - lesson_link.PAGE_PARTS)
+    if hide_css:
+        st.html(hide_css)
     notes: list[str] = []
     link_problems: list[str] = []
     keys = list(LESSONS)
@@ -424,7 +508,7 @@ def scenario_controls() -> Controls:
 
     # ----------------------------------------------------------------------- model
     lv = lesson_values(preset)
-    with _group("Model", True):
+    with _group("Model", True, "model"):
         n = st.slider(
             "n (tokens)",
             *N_RANGE,
@@ -489,7 +573,7 @@ def scenario_controls() -> Controls:
         )
 
     # ----------------------------------------------------------------------- initial tokens
-    with _group("Initial tokens", True):
+    with _group("Initial tokens", True, "tokens"):
         init = st.selectbox(
             "Initial tokens",
             INITS,
@@ -543,10 +627,11 @@ def scenario_controls() -> Controls:
             help="Random seed of the initial tokens and of the random weights.",
             **BIND,
         )
+        x0 = _uploaded_tokens(notes)
 
     # ----------------------------------------------------------------------- weights
     plain_weights = base.value == "identity" and base.qk == "identity" and base.qk_amp == 0
-    with _group("Weights V and QᵀK", not (weights_locked or plain_weights)):
+    with _group("Weights V and QᵀK", not (weights_locked or plain_weights), "weights"):
         if weights_locked:
             st.caption("This lesson fixes its weight matrices explicitly; they are not editable here.")
         if d <= MAX_SLIDER_EIGS:
@@ -640,7 +725,7 @@ def scenario_controls() -> Controls:
             )
 
     # ----------------------------------------------------------------------- solver
-    with _group("Solver", False):
+    with _group("Solver", False, "solver"):
         T = st.slider(
             "T (horizon)",
             *T_RANGE,
@@ -695,9 +780,38 @@ def scenario_controls() -> Controls:
         else:
             fields.update(value="spectrum", v_eigs=eigs, v_basis=v_basis, v_symmetric=bool(v_symmetric))
         fields.update(qk=qk, qk_eigs=qk_eigs, qk_amp=float(qk_amp), qk_omega=float(qk_omega))
+    if x0 is not None and geometry_locked and x0.shape[1] != base.d:
+        st.warning(
+            f"This lesson's matrices fix d = {base.d}; the uploaded tokens have d = {x0.shape[1]}. "
+            "Using the lesson's initial tokens.",
+            icon="⚠️",
+        )
+    elif x0 is not None:
+        fields = _with_tokens(fields, x0)
     _state()["_d_prev"] = d
     scenario, error = _build(base, fields)
-    return Controls(preset, scenario, error, weights_locked, tuple(notes), _url_problems(link_problems))
+    return Controls(
+        preset,
+        scenario,
+        error,
+        weights_locked,
+        tuple(notes),
+        _url_problems([*link_problems, *link.problems]),
+    )
+
+
+def _with_tokens(fields: dict[str, Any], x0: Any) -> dict[str, Any]:
+    """Scenario fields for uploaded tokens: x0 sets n and d; V's and QᵀK's spectra follow the
+    upload's d (resized, padded with 1)."""
+    n, d = (int(v) for v in x0.shape)
+    out = dict(fields, x0=x0.tolist(), n=n, d=d)
+    for key in ("v_eigs", "qk_eigs"):
+        v = out.get(key)
+        if v is not None and len(v) != d:
+            out[key] = resize(v, d)
+    if out.get("pole") is not None and len(out["pole"]) != d:
+        out["pole"] = None
+    return out
 
 
 def _build(base: Scenario, fields: dict[str, Any]) -> tuple[Scenario | None, str | None]:

@@ -41,7 +41,9 @@ log = logging.getLogger(__name__)
 
 #: Where the Theorem lab lives (``st.Page(..., url_path=LAB_URL_PATH)`` in app.py).
 LAB_URL_PATH = "theorem_lab"  # = the file name: cold shared links work (see pages/)
-EUCLIDEAN_MESSAGE = "lives in the Euclidean model (tokens in ℝᵈ, no normalisation): open the Euclidean model page"
+EUCLIDEAN_MESSAGE = (
+    "lives in the Euclidean model (tokens in ℝᵈ, no normalisation): open the Euclidean model page"
+)
 EUCLIDEAN_IDS = frozenset(th.id for th in REGISTRY if th.not_applicable_reason is not None)
 CACHE_ENTRIES = 32
 #: The preset (dynamics.presets key) that illustrates each theorem; None: a Euclidean-model result,

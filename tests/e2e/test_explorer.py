@@ -135,3 +135,48 @@ def test_play_advances_the_time_readout(app_page) -> None:
         " return m && parseFloat(m[1]) > 0.5; }"
     )
     app_page.assert_healthy()
+
+
+# ------------------------------------------------------------------------------ lesson links (issue 7)
+def test_a_lesson_link_hides_controls_and_restores_camera_and_frame(app_page) -> None:
+    page = open_explorer(
+        app_page,
+        lesson="metastable",
+        beta="5",
+        hide="beta,n_heads,mask",
+        cam="0,0,1.6,0,1,0,0,0,0",
+        frame="40",
+    )
+    sidebar = page.get_by_test_id("stSidebar")
+    assert sidebar.get_by_role("slider", name="n (tokens)").is_visible()
+    assert not sidebar.get_by_role("slider", name="β (inverse temperature)").is_visible()
+    assert not sidebar.get_by_text("Mask").is_visible()
+    page.wait_for_function("() => document.querySelector('.adx-player').dataset.frame === '40'")
+    eye = page.evaluate(CAMERA_JS)
+    assert eye is not None
+    app_page.assert_healthy()
+
+
+def test_copy_link_copies_the_address_or_shows_it(app_page) -> None:
+    page = open_explorer(app_page, lesson="metastable", n="24")
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.get_by_role("button", name="Copy link").click()
+    page.wait_for_function(
+        "() => { const m = document.querySelector('.adx-copy-msg'); return m && m.textContent.length > 0; }"
+    )
+    msg = page.locator(".adx-copy-msg").inner_text()
+    if "copied" in msg.lower():
+        copied = page.evaluate("navigator.clipboard.readText()")
+    else:  # no clipboard: the link is shown, selected, in a text field
+        copied = page.locator(".adx-copy-url").input_value()
+    assert "lesson=metastable" in copied and "n=24" in copied
+    app_page.assert_healthy()
+
+
+def test_embed_mode_has_no_sidebar_and_a_big_player(app_page) -> None:
+    page = open_explorer(app_page, embed="true", lesson="consensus")
+    assert page.get_by_test_id("stSidebar").count() == 0 or not page.get_by_test_id("stSidebar").is_visible()
+    box = page.locator(PLOT).first.bounding_box()
+    assert box and box["width"] > 550
+    assert app_page.ink(page.locator(PLOT).first) > 20_000
+    app_page.assert_healthy()
