@@ -1,5 +1,7 @@
 """Command line: ``python -m dynamics simulate SCENARIO.json -o OUT.npz``,
-``python -m dynamics check SCENARIO.json`` (theorem cards as JSON on stdout).
+``python -m dynamics check SCENARIO.json`` (theorem cards as JSON on stdout),
+``python -m dynamics sweep SWEEP.json -o OUT.npz [--scheduler tcp://…]`` (phase diagram; see
+dynamics.sweep: the Dask scheduler is ``--scheduler``, else $ADX_DASK_SCHEDULER, else a local one).
 
 Every refusal (unreadable file, bad JSON, invalid scenario, over budget) ends with exit code 2 and
 one line on stderr, never a traceback. A run that fails numerically exits 1.
@@ -109,6 +111,68 @@ def _check(args: argparse.Namespace) -> int:
     return 0 if result is None or result.success else 1
 
 
+def load_sweep(path: str):
+    """Read and validate a sweep JSON file ('-' for stdin)."""
+    from .sweep import Sweep
+
+    try:
+        if path == "-":
+            text = sys.stdin.read(MAX_SCENARIO_BYTES + 1)
+        else:
+            p = Path(path)
+            if p.stat().st_size > MAX_SCENARIO_BYTES:
+                raise _Refusal(f"{path}: file larger than {MAX_SCENARIO_BYTES // 1_000_000} MB")
+            text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise _Refusal(f"{path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise _Refusal(f"{path}: not a UTF-8 text file") from None
+    try:
+        return Sweep.from_json(text)
+    except ScenarioError as exc:
+        raise _Refusal(f"{path}: {exc}") from None
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise _Refusal(f"{path}: invalid sweep ({exc})") from None
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    """Run a phase-diagram sweep through Dask and save the statistics with the sweep JSON."""
+    from .sweep import run_sweep
+
+    sweep = load_sweep(args.sweep)
+    client = "serial" if args.serial else (args.scheduler or None)
+
+    def progress(fraction: float) -> None:
+        if not args.quiet and sys.stderr.isatty():
+            print(f"\r{100 * fraction:5.1f} %", end="", file=sys.stderr, flush=True)
+
+    try:
+        result = run_sweep(sweep, progress=progress, client=client)
+    except ScenarioError as exc:
+        raise _Refusal(str(exc)) from None
+    if not args.quiet and sys.stderr.isatty():
+        print(file=sys.stderr)
+    try:
+        with Path(args.output).open("wb") as fh:
+            result.to_npz(fh)
+    except OSError as exc:
+        raise _Refusal(f"{args.output}: {exc.strerror or exc}") from None
+    print(
+        json.dumps(
+            {
+                "status": result.status,
+                "message": result.message,
+                "betas": len(result.betas),
+                "checkpoints": len(result.t),
+                "systems": sweep.total_systems(),
+                "wall_time_s": round(result.wall_time, 4),
+                "output": str(args.output),
+            }
+        )
+    )
+    return 0 if result.success else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m dynamics", description="Attention dynamics on the sphere and ellipsoid."
@@ -127,6 +191,17 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("--no-run", action="store_true", help="only evaluate the assumptions (observed is null)")
     chk.add_argument("--indent", type=int, default=None, help="indent the JSON output")
     chk.set_defaults(run=_check)
+    swp = sub.add_parser("sweep", help="phase diagram: sweep β × seeds (Dask) and save the statistics")
+    swp.add_argument("sweep", help="sweep JSON file ('-' for standard input)")
+    swp.add_argument("-o", "--output", required=True, help="output .npz file")
+    swp.add_argument(
+        "--scheduler",
+        default=None,
+        help="Dask scheduler address (tcp://host:port); default $ADX_DASK_SCHEDULER or a local cluster",
+    )
+    swp.add_argument("--serial", action="store_true", help="no Dask: run the chunks in this process")
+    swp.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    swp.set_defaults(run=_sweep)
     return parser
 
 
