@@ -84,7 +84,9 @@ pages = [
     st.Page(
         "pages/mean_field.py", title="Gaussian mean field", icon=":material/blur_on:", url_path="mean_field"
     ),
-    st.Page("pages/phase_diagram.py", title="Phase diagrams", icon=":material/grid_on:", url_path="phase_diagram"),
+    st.Page(
+        "pages/phase_diagram.py", title="Phase diagrams", icon=":material/grid_on:", url_path="phase_diagram"
+    ),
     st.Page("pages/presenter.py", title="Presenter", icon=":material/slideshow:", url_path="presenter"),
     st.Page("pages/about.py", title="About the maths", icon=":material/functions:", url_path="about"),
 ]
