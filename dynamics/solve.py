@@ -51,6 +51,7 @@ class Consensus:
 
     def distance(self, X: np.ndarray) -> float:
         """max_ij ‖x_i − x_j‖ (over all systems of an ensemble)."""
+        X = X - X.mean(axis=-2, keepdims=True)  # centred: no √ε floor from the Gram identity
         sq = np.vecdot(X, X)
         g = X @ np.swapaxes(X, -1, -2)
         d2 = sq[..., :, None] + sq[..., None, :] - 2 * g
@@ -177,7 +178,8 @@ def simulate(
 
 def _report(progress: Progress | None, fraction: float) -> bool:
     """Call the progress callback; True means: go on."""
-    return progress is None or progress(min(1.0, fraction)) is not False
+    # a plain float: a callback's own comparison (``f < 0.5``) then returns a bool, not np.False_
+    return progress is None or progress(min(1.0, float(fraction))) is not False
 
 
 def _run_fixed(scenario, fld: AttentionField, X, t_frames, progress, stop):
@@ -187,23 +189,40 @@ def _run_fixed(scenario, fld: AttentionField, X, t_frames, progress, stop):
     xs[0] = X
     rk4 = scenario.integrator == "rk4"
     steps = 0
+    # The stages live in preallocated arrays: the same arithmetic as X ← X + h·F(t, X) (Euler) and
+    # X ← X + (h/6)(k1 + 2k2 + 2k3 + k4) (RK4), without allocating. The new state is formed in k1's
+    # array and the two arrays swap roles: writing into X itself, which the BLAS threads have just
+    # read, costs a cache-line transfer per line (1 ms a step at n=1024, d=768 on 2 cores).
+    evaluate = fld._evaluate_into
+    k1 = np.empty_like(X)
+    if rk4:
+        k2, k3, k4, Xs = (np.empty_like(X) for _ in range(4))
     for k in range(1, K):
         t0 = t_frames[k - 1]
         for s in range(per):
             t = t0 + s * h
             if rk4:
-                k1 = fld(t, X)
-                k2 = fld(t + h / 2, X + (h / 2) * k1)
-                k3 = fld(t + h / 2, X + (h / 2) * k2)
-                k4 = fld(t + h, X + h * k3)
+                evaluate(t, X, k1)
+                np.multiply(k1, h / 2, out=Xs)
+                Xs += X
+                evaluate(t + h / 2, Xs, k2)
+                np.multiply(k2, h / 2, out=Xs)
+                Xs += X
+                evaluate(t + h / 2, Xs, k3)
+                np.multiply(k3, h, out=Xs)
+                Xs += X
+                evaluate(t + h, Xs, k4)
                 k2 += k3
                 k2 *= 2
                 k1 += k4
                 k1 += k2
-                X = X + (h / 6) * k1
+                k1 *= h / 6
             else:
-                X = X + h * fld(t, X)
-            fld.retract(X)
+                evaluate(t, X, k1)
+                k1 *= h
+            k1 += X
+            fld.retract(k1)
+            X, k1 = k1, X
         steps += per
         xs[k] = X
         if not np.all(np.isfinite(X)):
@@ -293,7 +312,8 @@ def _run_adaptive(scenario, fld: AttentionField, X, t_frames, progress, stop, li
         t = np.append(t[t < t_stop], t_stop)
         xs = np.concatenate([xs[: len(t) - 1], y_stop[None]])
         return t, xs, STOPPED, f"stopped at t = {t_stop:.4g}: {stop!r} met", steps, mean_h
-    _report(progress, 1.0)
+    if last[0] < T:  # 1.0 may already have been reported from the last stage at t = T
+        _report(progress, 1.0)
     return t, xs, SUCCESS, f"reached T = {T:g} ({sol.nfev} evaluations)", steps, mean_h
 
 
