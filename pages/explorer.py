@@ -370,7 +370,7 @@ def main() -> None:
         verdict(display)
         side_panel(scenario, display)
         if not (link.embed or link.hides("card")):
-            summary_card(scenario, key="explorer_card")
+            summary_card(scenario, key="explorer_card", cards=display.cards)
     if not (link.embed or link.hides("export")):
         export_panel(scenario, display)
 

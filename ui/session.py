@@ -25,6 +25,7 @@ from dynamics import metrics as M
 from dynamics.field import AttentionField
 from dynamics.matrices import build_heads
 from dynamics.solve import FAILED
+from dynamics.theorems import evaluate
 from ui.figures import MAX_DISPLAY_FRAMES, MAX_POINTS_3D, frame_indices
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,7 @@ class Display:
     verdict: str
     verdict_kind: str  # "consensus" | "clusters" | "spread" | "failed"
     notes: tuple[str, ...] = field(default_factory=tuple)
+    cards: tuple = ()  # dynamics.theorems.Card for this run (empty if they could not be computed)
 
     @property
     def n(self) -> int:
@@ -187,6 +189,11 @@ def _pca(xs: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
 def build_display(scenario: Scenario, limits: Limits = APP_LIMITS) -> Display:
     """Integrate ``scenario`` and derive the display data. Raises ScenarioError if refused."""
     res = simulate(scenario, limits=limits)
+    try:  # the theorem cards of this very run: the explorer's card needs no second simulation
+        cards = tuple(evaluate(scenario, res))
+    except Exception:  # a card must never cost the explorer its picture
+        log.exception("theorem cards failed")
+        cards = ()
     notes: list[str] = []
     t = np.asarray(res.t, dtype=np.float64)
     xs = np.asarray(res.x)
@@ -253,6 +260,7 @@ def build_display(scenario: Scenario, limits: Limits = APP_LIMITS) -> Display:
         verdict=verdict,
         verdict_kind=kind,
         notes=tuple(notes),
+        cards=cards,
     )
 
 

@@ -386,14 +386,17 @@ def theorem_card(
         return clicked
 
 
-def summary_card(scenario: Scenario, *, key: str, link: bool = True) -> Card | None:
-    """The explorer's compact card: simulate (cached), evaluate, pick the most relevant card, draw it.
+def summary_card(
+    scenario: Scenario, *, key: str, link: bool = True, cards: Sequence[Card] | None = None
+) -> Card | None:
+    """The explorer's compact card: pick the most relevant card of ``cards`` (or of a cached
+    simulate + evaluate of ``scenario`` when none are given) and draw it.
 
     Never raises for a bad scenario: the engine's message is shown with ``st.error``. Returns the
     card shown (None if none could be computed).
     """
     try:
-        card = pick_card(cached_cards(scenario))
+        card = pick_card(list(cards) if cards else cached_cards(scenario))
     except ScenarioError as exc:
         st.error(f"No theorem card: {exc}", icon=":material/error:")
         return None
