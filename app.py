@@ -87,6 +87,7 @@ pages = [
     st.Page(
         "pages/phase_diagram.py", title="Phase diagrams", icon=":material/grid_on:", url_path="phase_diagram"
     ),
+    st.Page("pages/compare.py", title="Compare attention", icon=":material/compare:", url_path="compare"),
     st.Page("pages/presenter.py", title="Presenter", icon=":material/slideshow:", url_path="presenter"),
     st.Page("pages/about.py", title="About the maths", icon=":material/functions:", url_path="about"),
 ]

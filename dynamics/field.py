@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .attention import make_variant, variant_params
 from .errors import ScenarioError
 from .scenario import Head, MatrixSpec, Scenario
 
@@ -174,6 +175,7 @@ class AttentionField:
         causal: bool = False,
         P: np.ndarray | None = None,
         dtype: np.dtype | str = np.float64,
+        variant_params: dict | None = None,
     ) -> None:
         self.dtype = np.dtype(dtype)
         self.n = n
@@ -241,6 +243,14 @@ class AttentionField:
         self._softmax = attention == "softmax"
         self._work_cache: _Work | None = None
         self.evaluations = 0
+        # l2 / sinkhorn / sigmoid (dynamics/attention.py): a strategy object makes the weights
+        self._variant = (
+            None
+            if attention in ("softmax", "unnormalized")
+            else make_variant(
+                attention, heads, n=n, beta=beta, causal=causal, dtype=self.dtype, params=variant_params
+            )
+        )
 
     @classmethod
     def from_scenario(
@@ -254,6 +264,7 @@ class AttentionField:
             causal=scenario.causal,
             P=scenario.ellipsoid_matrix(),
             dtype=scenario.dtype,
+            variant_params=variant_params(scenario),
         )
 
     # ------------------------------------------------------------------ pieces
@@ -310,6 +321,9 @@ class AttentionField:
     def attention_matrices(self, t: float, X: np.ndarray) -> np.ndarray:
         """α^k(t): shape (h, …, n, n); masked entries are 0, softmax rows sum to 1."""
         X = np.asarray(X, dtype=self.dtype)
+        if self._variant is not None:
+            v = self._variant
+            return np.stack([v.weights(k, t, X) for k in range(len(v.heads))])
         out = []
         with np.errstate(all="ignore"):
             for op in self._heads:
@@ -320,6 +334,15 @@ class AttentionField:
                     E /= self.n
                 out.append(E)
         return np.stack(out)
+
+    def report(self) -> dict:
+        """Statistics of the attention variant (Sinkhorn iterations and marginal error), or {}."""
+        return {} if self._variant is None else self._variant.report()
+
+    @property
+    def sinkhorn_report(self) -> dict:
+        """``report()`` of a Sinkhorn field: last/max iterations and achieved marginal error."""
+        return self.report()
 
     def project(self, X: np.ndarray, W: np.ndarray) -> np.ndarray:
         """Π_X(W) = W − (xᵀP w) x row by row (in place on W)."""
@@ -356,6 +379,8 @@ class AttentionField:
         already have the dtype of ``out``.
         """
         self.evaluations += 1
+        if self._variant is not None:
+            return self.project(X, self._variant.mix(t, X, out))
         w = self._work(X, out.dtype)
         batched = w.batched
         if batched:

@@ -79,7 +79,11 @@ def check(scenario: Scenario, limits: Limits, systems: int = 1) -> float:
             f"frames: saving {scenario.frames} frames needs {out_bytes / 1e9:.1f} GB "
             f"(limit {limits.max_output_bytes / 1e9:.1f} GB); save fewer frames"
         )
-    work = estimated_evaluations(scenario) * work_per_evaluation(n, d, h, systems)
+    per_evaluation = work_per_evaluation(n, d, h, systems)
+    if scenario.attention == "sinkhorn":
+        # worst case: every evaluation runs all Sinkhorn iterations (two n×n logsumexp passes each)
+        per_evaluation += float(systems) * h * scenario.sinkhorn_iters * 20.0 * n * n
+    work = estimated_evaluations(scenario) * per_evaluation
     if work > limits.max_work:
         raise BudgetError(
             f"work budget: this run needs about {work:.2g} flops, more than the limit of "

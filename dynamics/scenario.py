@@ -9,12 +9,15 @@ Public JSON keys (a contract: keys are added, never renamed)::
     x0 | n, d, seed         explicit n×d tokens, or the size and seed of generated ones
     heads                   [{"Q": M, "K": M, "V": M}, ...]; M a d×d matrix or
                             {"const": M0, "sin": M1, "omega": w, "phase": p} = M0 + M1 sin(w t + p)
-    attention               "softmax" | "unnormalized"
+    attention               "softmax" | "unnormalized" | "l2" | "sinkhorn" | "sigmoid" (dynamics.attention)
     beta, mask              inverse temperature; "none" | "causal"
     space, P                "sphere" | "ellipsoid" with P the SPD matrix of {x : xᵀPx = 1}
     T, integrator, dt       horizon; "euler" | "rk4" | "adaptive"; step
     rtol, atol, method      tolerances and scipy method of the adaptive integrator
     frames, dtype           number of saved times (0 … T, evenly spaced); "float64" | "float32"
+    sinkhorn_tol            Sinkhorn attention: stop when the max marginal error is ≤ this (1e-9)
+    sinkhorn_iters          Sinkhorn attention: iteration cap per evaluation and head (200)
+    sigmoid_bias            sigmoid attention: the bias b of σ(β⟨x, Ay⟩ + b) (0)
 
 Generated weights (used when ``heads`` is absent): ``n_heads`` heads, each with value matrix from
 ``value`` ("identity" | "spectrum" | "gaussian"; ``v_eigs``, ``v_basis``, ``v_symmetric``) and
@@ -36,6 +39,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
+from .attention import SINKHORN_CAUSAL_REASON
 from .errors import ScenarioError
 
 Matrix = tuple[tuple[float, ...], ...]
@@ -44,7 +48,7 @@ Vector = tuple[float, ...]
 INIT_KINDS = ("uniform", "hemisphere", "cap", "antipodal", "great_circle")
 VALUE_KINDS = ("identity", "spectrum", "gaussian")
 QK_KINDS = ("identity", "spd", "gaussian")
-ATTENTION_KINDS = ("softmax", "unnormalized")
+ATTENTION_KINDS = ("softmax", "unnormalized", "l2", "sinkhorn", "sigmoid")
 MASKS = ("none", "causal")
 SPACES = ("sphere", "ellipsoid")
 INTEGRATORS = ("euler", "rk4", "adaptive")
@@ -244,7 +248,7 @@ class Scenario:
     qk_amp: float = 0.0
     qk_omega: float = 1.0
     # model
-    attention: Literal["softmax", "unnormalized"] = "softmax"
+    attention: Literal["softmax", "unnormalized", "l2", "sinkhorn", "sigmoid"] = "softmax"
     beta: float = 1.0
     mask: Literal["none", "causal"] = "none"
     space: Literal["sphere", "ellipsoid"] = "sphere"
@@ -258,6 +262,10 @@ class Scenario:
     atol: float = 1e-9
     frames: int = 101
     dtype: Literal["float64", "float32"] = "float64"
+    # attention variants (dynamics.attention)
+    sinkhorn_tol: float = 1e-9
+    sinkhorn_iters: int = 200
+    sigmoid_bias: float = 0.0
 
     MATRIX_KEYS: ClassVar[tuple[str, ...]] = ("x0", "P")
     VECTOR_KEYS: ClassVar[tuple[str, ...]] = ("pole", "v_eigs", "qk_eigs")
@@ -352,6 +360,11 @@ class Scenario:
         if self.integrator == "adaptive" and self.dtype == "float32" and self.rtol < 1e-6:
             # A float32 field is only accurate to ~1e-7: tighter tolerances make solve_ivp crawl.
             raise ScenarioError("rtol: float32 resolves about 1e-7; use rtol ≥ 1e-6 or dtype float64")
+        s(self, "sinkhorn_tol", _number(self.sinkhorn_tol, "sinkhorn_tol", 1e-15, 0.1))
+        s(self, "sinkhorn_iters", _number(self.sinkhorn_iters, "sinkhorn_iters", 1, 10_000, integer=True))
+        s(self, "sigmoid_bias", _number(self.sigmoid_bias, "sigmoid_bias", -_MAX_ABS, _MAX_ABS))
+        if self.attention == "sinkhorn" and self.mask == "causal":
+            raise ScenarioError(SINKHORN_CAUSAL_REASON)
 
     # ------------------------------------------------------------------ derived
     @property

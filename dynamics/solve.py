@@ -173,6 +173,7 @@ def simulate(
         evaluations=fld.evaluations,
         step_size=h,
         wall_time=time.perf_counter() - start,
+        extra=fld.report(),  # attention-variant statistics (Sinkhorn iterations, error), or {}
     )
 
 

@@ -407,3 +407,19 @@ def test_uploaded_npy_in_d4_and_refused_uploads() -> None:
     assert not at.exception
     assert any("row 2 is zero" in w.value for w in at.warning)
     assert shown_scenario(at).x0 is None  # back to the lesson's tokens
+
+
+@pytest.mark.parametrize("kind", ["l2", "sinkhorn", "sigmoid"])
+def test_attention_variants_from_a_link_run_in_the_explorer(kind):
+    at = run_app(attention=kind)
+    assert not at.error, [e.value for e in at.error]
+    assert shown_scenario(at).attention == kind
+    assert verdict(at)
+
+
+def test_causal_sinkhorn_is_refused_with_a_reason_not_a_traceback():
+    at = run_app(attention="sinkhorn", mask="causal")
+    assert not at.exception
+    assert any("doubly stochastic" in e.value or "identity" in e.value for e in at.error), [
+        e.value for e in at.error
+    ]

@@ -32,6 +32,7 @@ import streamlit as st
 
 from dynamics import Scenario, ScenarioError
 from dynamics.presets import DEFAULT_PRESET, PRESETS, Preset
+from dynamics.scenario import ATTENTION_KINDS
 from ui import lesson as lesson_link
 from ui import uploads
 
@@ -70,7 +71,7 @@ URL_PARAMS: dict[str, str] = {
     "qk_amp": "amplitude of the time variation of QᵀK",
     "qk_omega": "its angular frequency",
     "mask": "none | causal",
-    "attention": "softmax | unnormalized",
+    "attention": "softmax | unnormalized | l2 | sinkhorn | sigmoid",
     "init": "uniform | hemisphere | cap | antipodal | great_circle",
     "pole": "north | e1 (hemisphere / cap centre)",
     "margin": "hemisphere margin: min ⟨x_i, pole⟩",
@@ -562,13 +563,13 @@ def scenario_controls() -> Controls:
             help="causal: token i attends only to tokens j ≤ i.",
             **BIND,
         )
-        attention = st.radio(
+        attention = st.selectbox(
             "Attention",
-            ("softmax", "unnormalized"),
-            index=("softmax", "unnormalized").index(lv["attention"]),
+            ATTENTION_KINDS,
+            index=ATTENTION_KINDS.index(lv["attention"]),
             key="attention",
-            horizontal=True,
-            help="softmax (SA) or the denominator replaced by n (USA, an exact gradient flow).",
+            help="softmax (SA); unnormalized: denominator n (USA, a gradient flow); l2: "
+            "exp(−β‖Qx−Ky‖²); sinkhorn: doubly stochastic (no causal mask); sigmoid: σ(score)/n.",
             **BIND,
         )
 
