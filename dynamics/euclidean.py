@@ -48,7 +48,7 @@ from scipy.optimize import linprog
 from scipy.spatial import ConvexHull, QhullError
 
 from .errors import BudgetError, ScenarioError
-from .scenario import _boolean, _choice, _matrix, _number, _vector
+from .scenario import _boolean, _choice, _matrix, _number, _vector, load_json
 from .solve import CANCELLED, FAILED, SUCCESS
 
 Matrix = tuple[tuple[float, ...], ...]
@@ -257,13 +257,7 @@ class EuclideanScenario:
 
     @classmethod
     def from_json(cls, text: str) -> EuclideanScenario:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ScenarioError(f"not valid JSON: {exc.msg} at line {exc.lineno}") from None
-        except (ValueError, RecursionError) as exc:
-            raise ScenarioError(f"not valid JSON: {str(exc)[:120]}") from None
-        return cls.from_dict(data)
+        return cls.from_dict(load_json(text))
 
     def digest(self) -> str:
         return hashlib.sha256(self.to_json().encode()).hexdigest()[:12]

@@ -56,7 +56,7 @@ import numpy as np
 from scipy.integrate import solve_ivp
 
 from .errors import BudgetError, ScenarioError
-from .scenario import Matrix, Vector, _choice, _matrix, _number, _vector
+from .scenario import Matrix, Vector, _choice, _matrix, _number, _vector, load_json
 from .solve import CANCELLED, FAILED, STOPPED, SUCCESS
 
 VARIANTS = ("softmax", "multihead", "l2", "sinkhorn")
@@ -350,13 +350,7 @@ class GaussianScenario:
 
     @classmethod
     def from_json(cls, text: str) -> GaussianScenario:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ScenarioError(f"not valid JSON: {exc.msg} at line {exc.lineno}") from None
-        except (ValueError, RecursionError) as exc:
-            raise ScenarioError(f"not valid JSON: {str(exc)[:120]}") from None
-        return cls.from_dict(data)
+        return cls.from_dict(load_json(text))
 
 
 def qk_for(A: np.ndarray, variant: str = "softmax") -> tuple[np.ndarray, np.ndarray]:

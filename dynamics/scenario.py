@@ -416,13 +416,7 @@ class Scenario:
 
     @classmethod
     def from_json(cls, text: str) -> Scenario:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ScenarioError(f"not valid JSON: {exc.msg} at line {exc.lineno}") from None
-        except (ValueError, RecursionError) as exc:  # over-long integers, absurd nesting
-            raise ScenarioError(f"not valid JSON: {str(exc)[:120]}") from None
-        return cls.from_dict(data)
+        return cls.from_dict(load_json(text))
 
     def digest(self) -> str:
         """A short, stable hash of the scenario (for caches and reproducibility stamps)."""
@@ -473,6 +467,16 @@ class Scenario:
             else:
                 data[key] = raw
         return cls.from_dict(data)
+
+
+def load_json(text: str) -> Any:
+    """json.loads with every failure (syntax, over-long integers, absurd nesting) as ScenarioError."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ScenarioError(f"not valid JSON: {exc.msg} at line {exc.lineno}") from None
+    except (ValueError, RecursionError) as exc:
+        raise ScenarioError(f"not valid JSON: {str(exc)[:120]}") from None
 
 
 def _short(x: float) -> str:

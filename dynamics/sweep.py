@@ -69,7 +69,7 @@ from scipy.integrate import solve_ivp
 
 from .errors import BudgetError, ScenarioError
 from .initial import initial_tokens
-from .scenario import Scenario, _boolean, _choice, _number
+from .scenario import Scenario, _boolean, _choice, _number, load_json
 
 SUCCESS, CANCELLED, FAILED = 0, 2, -1
 STATISTICS = ("pairs", "clusters")
@@ -343,13 +343,7 @@ class Sweep:
 
     @classmethod
     def from_json(cls, text: str) -> Sweep:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ScenarioError(f"not valid JSON: {exc.msg} at line {exc.lineno}") from None
-        except (ValueError, RecursionError) as exc:
-            raise ScenarioError(f"not valid JSON: {str(exc)[:120]}") from None
-        return cls.from_dict(data)
+        return cls.from_dict(load_json(text))
 
 
 def _base_from_dict(data: Mapping[str, Any]) -> Scenario:
