@@ -31,26 +31,35 @@ class _Refusal(Exception):
     pass
 
 
-def load_scenario(path: str) -> Scenario:
-    """Read and validate a scenario JSON file ('-' for stdin)."""
+def _read_text(path: str) -> str:
+    """The text of a JSON input file ('-' for stdin), size-capped; failures become refusals."""
     try:
         if path == "-":
-            text = sys.stdin.read(MAX_SCENARIO_BYTES + 1)
-        else:
-            p = Path(path)
-            if p.stat().st_size > MAX_SCENARIO_BYTES:
-                raise _Refusal(f"{path}: file larger than {MAX_SCENARIO_BYTES // 1_000_000} MB")
-            text = p.read_text(encoding="utf-8")
+            return sys.stdin.read(MAX_SCENARIO_BYTES + 1)
+        p = Path(path)
+        if p.stat().st_size > MAX_SCENARIO_BYTES:
+            raise _Refusal(f"{path}: file larger than {MAX_SCENARIO_BYTES // 1_000_000} MB")
+        return p.read_text(encoding="utf-8")
     except OSError as exc:
         raise _Refusal(f"{path}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
         raise _Refusal(f"{path}: not a UTF-8 text file") from None
+
+
+def _parse(path: str, parse, what: str):
+    """parse(text) with every validation failure as a one-line refusal naming the file."""
+    text = _read_text(path)
     try:
-        return Scenario.from_json(text)
+        return parse(text)
     except ScenarioError as exc:
         raise _Refusal(f"{path}: {exc}") from None
     except (TypeError, ValueError, RecursionError) as exc:
-        raise _Refusal(f"{path}: invalid scenario ({exc})") from None
+        raise _Refusal(f"{path}: invalid {what} ({exc})") from None
+
+
+def load_scenario(path: str) -> Scenario:
+    """Read and validate a scenario JSON file ('-' for stdin)."""
+    return _parse(path, Scenario.from_json, "scenario")
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -115,24 +124,7 @@ def load_sweep(path: str):
     """Read and validate a sweep JSON file ('-' for stdin)."""
     from .sweep import Sweep
 
-    try:
-        if path == "-":
-            text = sys.stdin.read(MAX_SCENARIO_BYTES + 1)
-        else:
-            p = Path(path)
-            if p.stat().st_size > MAX_SCENARIO_BYTES:
-                raise _Refusal(f"{path}: file larger than {MAX_SCENARIO_BYTES // 1_000_000} MB")
-            text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise _Refusal(f"{path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise _Refusal(f"{path}: not a UTF-8 text file") from None
-    try:
-        return Sweep.from_json(text)
-    except ScenarioError as exc:
-        raise _Refusal(f"{path}: {exc}") from None
-    except (TypeError, ValueError, RecursionError) as exc:
-        raise _Refusal(f"{path}: invalid sweep ({exc})") from None
+    return _parse(path, Sweep.from_json, "sweep")
 
 
 def _sweep(args: argparse.Namespace) -> int:
