@@ -88,6 +88,8 @@ pages = [
         "pages/phase_diagram.py", title="Phase diagrams", icon=":material/grid_on:", url_path="phase_diagram"
     ),
     st.Page("pages/compare.py", title="Compare attention", icon=":material/compare:", url_path="compare"),
+    st.Page("pages/deep.py", title="Deep (GPT-2 scale)", icon=":material/layers:", url_path="deep"),
+    st.Page("pages/real_model.py", title="Real transformer", icon=":material/memory:", url_path="real_model"),
     st.Page("pages/presenter.py", title="Presenter", icon=":material/slideshow:", url_path="presenter"),
     st.Page("pages/about.py", title="About the maths", icon=":material/functions:", url_path="about"),
 ]
