@@ -8,21 +8,44 @@ Rows of P sum to one, so the rescaled tokens z_i = e^{−tV} x_i solve
 
     ż_i = Σ_j P_ij V (z_j − z_i),  P_ij = softmax_j ⟨Q e^{tV} z_i, K e^{tV} z_j⟩     (e:Rres)
 
-and every clustering statement of the paper is about z (notes §B.1–B.2)::
+and every clustering statement of the paper is about z (notes §B.1–B.2).
+
+``attention`` selects the weights P (the variants of :mod:`dynamics.attention`, with β = 1 and
+no 1/√d; S_ij = ⟨Q x_i, K x_j⟩):
+
+* ``softmax`` (default) — P_ij = e^{S_ij} / Σ_l e^{S_il}, the paper's model;
+* ``l2`` — P_ij ∝ exp(−‖Q x_i − K x_j‖²) over j, i.e. softmax_j of 2S_ij − ‖K x_j‖² (the
+  ‖Q x_i‖² term is a row constant and cancels);
+* ``sinkhorn`` — (e^{S_ij}) scaled to a doubly stochastic matrix by log-domain Sinkhorn
+  iterations (stop at a max marginal error ≤ ``sinkhorn_tol`` or after ``sinkhorn_iters``);
+* ``sigmoid`` — P_ij = σ(S_ij + b)/n, b = ``sigmoid_bias``, rows **not** normalised.
+
+Rescaled form for any P: from ẋ_i = Σ_j P_ij V x_j and z = e^{−tV}x, ż = e^{−tV}(ẋ − V x) and
+e^{−tV}V = V e^{−tV}, so
+
+    ż_i = Σ_j P_ij V z_j − V z_i                                                    (general)
+
+which is what is integrated for every kind. When rows of P sum to one (softmax, l2, sinkhorn)
+it equals e:Rres, ż_i = Σ_j P_ij V (z_j − z_i); for sigmoid it does not (the row sums
+r_i = Σ_j P_ij ≠ 1 leave the extra drift (r_i − 1) V z_i). The scores are always those of
+x = e^{tV} z. The paper's clustering theorems (the glpr cards) are about softmax only. Usage::
 
     from dynamics.euclidean import EuclideanScenario, simulate_euclidean
     es = EuclideanScenario(n=20, d=2, value="identity", T=12, dt=0.01)
     res = simulate_euclidean(es)          # res.t (K,), res.x, res.z (K, n, d), res.attention (K, n, n)
     res.status, res.message               # 0 reached T · 2 cancelled · -1 failed (never raises mid-run)
 
-With ``rescaled=True`` (the default, as the authors do) the system e:Rres is integrated and
+With ``rescaled=True`` (the default, as the authors do) the system (general) is integrated and
 x = e^{tV} z is derived; with ``rescaled=False`` eq:trans_dyn is integrated and z = e^{−tV} x is
 derived (the natural view for V = −I, where x → 0 but z grows).
 
 Scores reach 1e6 and beyond (e^{2t}⟨z_i, A z_j⟩): they are never formed as such. The score matrix
 is written c·S̃ with S̃ of order one and log c tracked separately (the spectral abscissa of V is
 factored out of e^{tV}); the softmax is max-shifted, and c is capped at e^{690}, beyond which the
-softmax is a hard arg-max to double precision anyway. No overflow, no numpy warning.
+softmax is a hard arg-max to double precision anyway. No overflow, no numpy warning. The other
+kinds use the same c·S̃: l2 logits c·(2S̃_ij − ‖K ŵ_j‖²) (same scale), Sinkhorn takes the log-kernel
+c·S̃ directly (log domain), sigmoid is σ(c·S̃ + b) by ``scipy.special.expit``. (Past the cap the
+sigmoid and Sinkhorn weights are those of the capped scale: an approximation only there.)
 
 Analysis helpers for the predicted limit sets (convex hull and its vertices, the hull-nesting LP
 distance, distinct limit points, the left top eigenvector ψ₁ of V and the values ψ₁ᵀz_i, Boolean
@@ -46,7 +69,9 @@ from scipy.integrate import solve_ivp
 from scipy.linalg import expm
 from scipy.optimize import linprog
 from scipy.spatial import ConvexHull, QhullError
+from scipy.special import expit
 
+from .attention import _lse
 from .errors import BudgetError, ScenarioError
 from .scenario import _boolean, _choice, _matrix, _number, _vector, load_json
 from .solve import CANCELLED, FAILED, SUCCESS
@@ -56,6 +81,7 @@ Vector = tuple[float, ...]
 Progress = Callable[[float], bool | None]
 
 INIT_KINDS = ("uniform_box",)
+ATTENTION_KINDS = ("softmax", "l2", "sinkhorn", "sigmoid")
 VALUE_KINDS = ("identity", "minus_identity", "spectrum", "good_triple", "paranormal", "positive")
 QK_KINDS = ("identity", "spd", "gaussian")
 INTEGRATORS = ("euler", "rk4", "adaptive")
@@ -95,7 +121,10 @@ class EuclideanScenario:
     ``qk`` ("identity" | "spd": Q = I, K = CCᵀ + 0.1 I with C ~ U[−1, 1] | "gaussian": Q, K with
     N(0, 1/d) entries). Solver: ``T``, ``integrator`` ("euler" | "rk4" | "adaptive" = solve_ivp
     ``method`` with ``rtol``/``atol``), step ``dt``, ``frames`` saved times, ``rescaled``.
-    Invalid values raise :class:`ScenarioError` with a one-line reason.
+    Attention: ``attention`` ("softmax" | "l2" | "sinkhorn" | "sigmoid", see the module docstring)
+    with ``sinkhorn_tol``, ``sinkhorn_iters`` (Sinkhorn) and ``sigmoid_bias`` (sigmoid); all at
+    their defaults they are left out of the minimal JSON. Invalid values raise
+    :class:`ScenarioError` with a one-line reason.
     """
 
     n: int = 20
@@ -120,6 +149,10 @@ class EuclideanScenario:
     atol: float = 1e-10
     frames: int = 101
     rescaled: bool = True
+    attention: Literal["softmax", "l2", "sinkhorn", "sigmoid"] = "softmax"
+    sinkhorn_tol: float = 1e-9
+    sinkhorn_iters: int = 200
+    sigmoid_bias: float = 0.0
 
     MODEL: ClassVar[str] = "euclidean"
 
@@ -169,6 +202,10 @@ class EuclideanScenario:
         s(self, "atol", _number(self.atol, "atol", 1e-15, 1e-1))
         s(self, "frames", _number(self.frames, "frames", 2, 100_000, integer=True))
         s(self, "rescaled", _boolean(self.rescaled, "rescaled"))
+        s(self, "attention", _choice(self.attention, "attention", ATTENTION_KINDS))
+        s(self, "sinkhorn_tol", _number(self.sinkhorn_tol, "sinkhorn_tol", 1e-15, 0.1))
+        s(self, "sinkhorn_iters", _number(self.sinkhorn_iters, "sinkhorn_iters", 1, 10_000, integer=True))
+        s(self, "sigmoid_bias", _number(self.sigmoid_bias, "sigmoid_bias", -1e6, 1e6))
 
     # ------------------------------------------------------------------ derived
     def _rng(self, tag: int) -> np.random.Generator:
@@ -269,18 +306,51 @@ def spectral_abscissa(V: np.ndarray) -> float:
     return float(np.linalg.eigvals(V).real.max())
 
 
+def sinkhorn_log(L: np.ndarray, tol: float, iters: int) -> tuple[np.ndarray, int, float]:
+    """(P, iterations, max marginal error): exp(L) (n×n) scaled to doubly stochastic, log domain.
+
+    The iteration of :meth:`dynamics.attention.SinkhornAttention.sinkhorn` on a plain log-kernel:
+    v ← −logsumexp_i(L + u) (columns sum to 1), stop when the row sums are within ``tol`` or after
+    ``iters`` iterations, else u ← −logsumexp_j(L + v).
+    """
+    u = np.zeros(L.shape[0])
+    iterations = 0
+    while True:
+        iterations += 1
+        v = -_lse(L + u[:, None], axis=0)
+        r = _lse(L + v[None, :], axis=1)
+        if float(np.max(np.abs(np.expm1(u + r)))) <= tol or iterations >= iters:
+            break
+        u = -r
+    P = np.exp(L + u[:, None] + v[None, :])
+    error = max(float(np.max(np.abs(P.sum(axis=1) - 1))), float(np.max(np.abs(P.sum(axis=0) - 1))))
+    return P, iterations, error
+
+
 class EuclideanField:
-    """The right-hand side of e:Rres (``rescaled``) or eq:trans_dyn, and its attention matrix.
+    """The right-hand side of the rescaled equation (``rescaled``) or eq:trans_dyn, and P.
 
     ``attention(t, Y)`` returns P for the state Y (z if rescaled, else x); ``__call__(t, Y)`` the
-    velocity. e^{tV} = e^{ρt}·E(t), E(t) = expm(t(V − ρI)), ρ the spectral abscissa of V, so that
-    E stays of moderate size; the score matrix is c·S̃ with S̃ = Ŷ A Ŷᵀ, Ŷ the rows of Y E(t)ᵀ
-    divided by their largest entry m, and log c = 2ρt + 2 log m.
+    velocity: ż_i = Σ_j P_ij V z_j − V z_i (rescaled; e:Rres for row-stochastic P) or
+    ẋ_i = Σ_j P_ij V x_j. e^{tV} = e^{ρt}·E(t), E(t) = expm(t(V − ρI)), ρ the spectral abscissa
+    of V, so that E stays of moderate size; the score matrix is c·S̃ with S̃ = Ŷ A Ŷᵀ, Ŷ the rows
+    of Y E(t)ᵀ divided by their largest entry m, and log c = 2ρt + 2 log m. Sinkhorn: the last
+    evaluation's iterations / marginal error and the worst error are kept
+    (``sinkhorn_iterations``, ``sinkhorn_error``, ``sinkhorn_max_error``, ``sinkhorn_capped``).
     """
 
     def __init__(self, es: EuclideanScenario) -> None:
         Q, K, V = es.matrices()
         self.A = Q.T @ K
+        self.K = K
+        self.kind = es.attention
+        self.sinkhorn_tol = es.sinkhorn_tol
+        self.sinkhorn_iters = es.sinkhorn_iters
+        self.sigmoid_bias = es.sigmoid_bias
+        self.sinkhorn_iterations = 0
+        self.sinkhorn_error = math.nan
+        self.sinkhorn_max_error = 0.0
+        self.sinkhorn_capped = 0  # evaluations stopped at the iteration cap above the tolerance
         self.V = V
         self.VT = V.T.copy()
         self.d = es.d
@@ -315,20 +385,34 @@ class EuclideanField:
             m = float(np.abs(W).max()) if W.size else 0.0
             if not math.isfinite(m):
                 return np.full((Y.shape[0], Y.shape[0]), np.nan)
-            if m == 0.0:
-                return np.full((Y.shape[0], Y.shape[0]), 1.0 / Y.shape[0])
-            W = W / m
-            log_c += 2.0 * math.log(m)
+            if m == 0.0:  # all tokens at 0: every score is 0
+                W = np.zeros_like(W)
+                log_c = 0.0
+            else:
+                W = W / m
+                log_c += 2.0 * math.log(m)
             S = W @ self.A @ W.T
-            S -= S.max(axis=1, keepdims=True)
             c = math.exp(min(log_c, LOG_SCALE_CAP))
+            if self.kind == "sigmoid":
+                return expit(c * S + self.sigmoid_bias) / Y.shape[0]
+            if self.kind == "l2":
+                WK = W @ self.K.T
+                S = 2.0 * S - np.einsum("jk,jk->j", WK, WK)[None, :]
+            S -= S.max(axis=1, keepdims=True)  # a row constant: changes no kind below
+            if self.kind == "sinkhorn":
+                P, its, err = sinkhorn_log(c * S, self.sinkhorn_tol, self.sinkhorn_iters)
+                self.sinkhorn_iterations, self.sinkhorn_error = its, err
+                self.sinkhorn_max_error = max(self.sinkhorn_max_error, err)
+                if its >= self.sinkhorn_iters and err > self.sinkhorn_tol:
+                    self.sinkhorn_capped += 1
+                return P
             E = np.exp(c * S)
             E /= E.sum(axis=1, keepdims=True)
         return E
 
     def velocity(self, t: float, Y: np.ndarray, P: np.ndarray) -> np.ndarray:
         with np.errstate(all="ignore"):
-            if self.rescaled:
+            if self.rescaled:  # Σ_j P_ij V z_j − V z_i, for any P (row sums need not be 1)
                 return (P @ Y - Y) @ self.VT
             return P @ Y @ self.VT
 
@@ -406,7 +490,10 @@ def check_limits(es: EuclideanScenario, limits: EuclideanLimits | None = None) -
             )
         evals = steps * (4 if es.integrator == "rk4" else 1)
     n, d = es.n, es.d
-    work = evals * (2.0 * n * n * d + 2.0 * n * d * d + 8.0 * n * n + 30.0 * d**3)
+    per_eval = 2.0 * n * n * d + 2.0 * n * d * d + 8.0 * n * n + 30.0 * d**3
+    if es.attention == "sinkhorn":  # worst case: every evaluation runs to the iteration cap
+        per_eval += 8.0 * n * n * es.sinkhorn_iters
+    work = evals * per_eval
     if work > lim.max_work:
         raise BudgetError(
             f"work budget: this run needs about {work:.2g} flops, more than the limit of "
@@ -444,6 +531,11 @@ def simulate_euclidean(
         x, z, note = _both_views(es, fld, t, ys)
     if note and status == SUCCESS:
         message = f"{message}; {note}"
+    if fld.sinkhorn_capped:
+        message = (
+            f"{message}; Sinkhorn reached its cap of {es.sinkhorn_iters} iterations with a marginal "
+            f"error up to {fld.sinkhorn_max_error:.2g} (> sinkhorn_tol = {es.sinkhorn_tol:g})"
+        )
     keep = len(t) * es.n * es.n <= lim.attention_entries
     att = None
     if keep:
@@ -777,6 +869,7 @@ def min_pairwise_distance(x: np.ndarray) -> float:
 
 
 __all__ = [
+    "ATTENTION_KINDS",
     "GOOD_TRIPLE_V",
     "LIMIT_CLUSTER_TOL",
     "EuclideanField",
@@ -798,6 +891,7 @@ __all__ = [
     "numerical_rank",
     "row_leader_defects",
     "simulate_euclidean",
+    "sinkhorn_log",
     "spectral_abscissa",
     "top_eigen",
     "z_velocity",

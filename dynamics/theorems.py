@@ -1146,6 +1146,16 @@ def e_model(f: EuclideanFacts) -> Assumption:
     )
 
 
+def e_softmax(f: EuclideanFacts) -> Assumption:
+    kind = getattr(f.scenario, "attention", "softmax")
+    return _a(
+        "softmax_attention",
+        kind == "softmax",
+        kind,
+        f"attention is {kind}; the theorem is proved for softmax attention only",
+    )
+
+
 def e_value_identity(f: EuclideanFacts, sign: float = 1.0) -> Assumption:
     defect = float(np.linalg.norm(f.V - sign * np.eye(f.d))) / math.sqrt(f.d)
     name, what = ("value_identity", "V − I") if sign > 0 else ("value_minus_identity", "V + I")
@@ -1520,6 +1530,7 @@ def _negative_identity_observe(f: EuclideanFacts, result: _eu.EuclideanResult) -
 EU_POLYTOPE = EuclideanEntry(
     predicates=lambda f: [
         e_model(f),
+        e_softmax(f),
         e_value_identity(f),
         e_qk_symmetric(f),
         e_qk_positive_definite(f),
@@ -1534,7 +1545,9 @@ EU_POLYTOPE = EuclideanEntry(
     ),
 )
 EU_HYPERPLANES = EuclideanEntry(
-    predicates=lambda f: [e_model(f), e_top_real(f), e_top_positive(f), e_top_simple(f), e_qk_on_top(f)],
+    predicates=lambda f: [
+        e_model(f), e_softmax(f), e_top_real(f), e_top_positive(f), e_top_simple(f), e_qk_on_top(f)
+    ],
     observer=_hyperplanes_observe,
     tolerance=(
         f"values of ψ₁ᵀz_i(T) clustered at {EU_LIMIT_TOL:g}·s (s = max(1, max|ψ₁ᵀz(0)|)), converged when "
@@ -1552,6 +1565,7 @@ EU_HYPERPLANES = EuclideanEntry(
 EU_BOOLEAN = EuclideanEntry(
     predicates=lambda f: [
         e_model(f),
+        e_softmax(f),
         e_dim_one(f),
         e_scalar_positive(f, "value_positive", "V", f.V),
         e_scalar_positive(f, "qk_positive", "QK", f.A),
@@ -1572,7 +1586,7 @@ EU_BOOLEAN = EuclideanEntry(
     ),
 )
 EU_NEGATIVE_IDENTITY = EuclideanEntry(
-    predicates=lambda f: [e_model(f), e_value_identity(f, -1.0), e_qk_identity(f)],
+    predicates=lambda f: [e_model(f), e_softmax(f), e_value_identity(f, -1.0), e_qk_identity(f)],
     observer=_negative_identity_observe,
     tolerance=(
         f"→ 0: max‖x_i(T)‖ ≤ {EU_NORM_RATIO:g}·max‖x_i(0)‖; P → 11ᵀ/n: max|nP_ij − 1| ≤ {EU_UNIFORM_TOL:g}; "

@@ -492,3 +492,175 @@ def test_builders():
     assert np.linalg.eigvalsh(Q.T @ K).min() > 0 and np.allclose(Q.T @ K, (Q.T @ K).T)
     x0 = EuclideanScenario(n=50, d=2, half_width=5.0).initial_tokens()
     assert x0.shape == (50, 2) and np.abs(x0).max() <= 5.0 and np.abs(x0).max() > 4.0
+
+
+# ---------------------------------------------------------------- attention variants (issue 5)
+VARIANT_KINDS = ("softmax", "l2", "sinkhorn", "sigmoid")
+
+
+def _direct_weights(es: EuclideanScenario, x: np.ndarray) -> np.ndarray:
+    """α_ij of ``es.attention`` at the tokens x, entry by entry (no 1/√d, β = 1)."""
+    Q, K, _ = es.matrices()
+    n = len(x)
+    S = np.array([[float((Q @ x[i]) @ (K @ x[j])) for j in range(n)] for i in range(n)])
+    if es.attention == "sigmoid":
+        return np.array(
+            [[1.0 / (1.0 + math.exp(-(S[i, j] + es.sigmoid_bias))) / n for j in range(n)] for i in range(n)]
+        )
+    if es.attention == "l2":
+        S = np.array([[-float(np.sum((Q @ x[i] - K @ x[j]) ** 2)) for j in range(n)] for i in range(n)])
+    E = np.array([[math.exp(S[i, j]) for j in range(n)] for i in range(n)])
+    if es.attention == "sinkhorn":  # plain (exp-domain) Sinkhorn, rows then columns, to convergence
+        for _ in range(100_000):
+            E = E / E.sum(axis=1, keepdims=True)
+            E = E / E.sum(axis=0, keepdims=True)
+            if np.abs(E.sum(axis=1) - 1).max() < 1e-15:
+                break
+        return E
+    return E / E.sum(axis=1, keepdims=True)
+
+
+def _direct_velocity(es: EuclideanScenario, x: np.ndarray) -> np.ndarray:
+    """ẋ_i = Σ_j α_ij V x_j, loop by loop."""
+    V = es.value_matrix()
+    a = _direct_weights(es, x)
+    n = len(x)
+    return np.array([sum(a[i, j] * (V @ x[j]) for j in range(n)) for i in range(n)])
+
+
+def _variant(kind: str, **kw) -> EuclideanScenario:
+    base = dict(n=7, d=3, value="positive", qk="gaussian", seed=3, half_width=0.8, attention=kind)
+    if kind == "sinkhorn":
+        base.update(sinkhorn_tol=1e-14, sinkhorn_iters=10_000)
+    if kind == "sigmoid":
+        base.update(sigmoid_bias=-0.3)
+    base.update(kw)
+    return EuclideanScenario(**base)
+
+
+@pytest.mark.parametrize("kind", VARIANT_KINDS)
+def test_variant_field_equals_direct_loop(kind):
+    """Un-rescaled field and P equal the loop-by-loop ẋ_i = Σ_j α_ij V x_j to 1e-12; the rescaled field
+    equals e^{−tV}(ẋ − V x) at x = e^{tV}z (ż_i = Σ_j P_ij V z_j − V z_i), relative 1e-10."""
+    from scipy.linalg import expm
+
+    from dynamics.euclidean import EuclideanField
+
+    es = _variant(kind, rescaled=False)
+    x = es.initial_tokens()
+    fld = EuclideanField(es)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_allclose(fld.attention(0.0, x), _direct_weights(es, x), rtol=0, atol=1e-12)
+        np.testing.assert_allclose(fld(0.0, x), _direct_velocity(es, x), rtol=0, atol=1e-12)
+        t = 0.7
+        V = es.value_matrix()
+        z = x @ expm(-t * V).T  # so that e^{tV}z = x
+        want = (_direct_velocity(es, x) - x @ V.T) @ expm(-t * V).T
+        got = z_velocity(es, t, z)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-10 * np.abs(want).max())
+    if kind == "sigmoid":  # rows not normalised: the general form differs from Σ_j P_ij V(z_j − z_i)
+        P = attention_matrix(es, t, z)
+        assert np.abs(P.sum(axis=1) - 1).min() > 0.1
+        assert np.abs(got - (P @ z - P.sum(axis=1, keepdims=True) * z) @ V.T).max() > 1e-3
+
+
+@pytest.mark.parametrize("kind", VARIANT_KINDS)
+def test_variant_rescaled_and_plain_integration_agree(kind):
+    """e^{−tV} x(t) of the un-rescaled run equals the rescaled run's z(t): RK4 dt 0.005, T = 1.5,
+    atol 1e-8 on z and P (sinkhorn to 1e-12)."""
+    es = _variant(kind, T=1.5, dt=0.005, frames=4)
+    if kind == "sinkhorn":
+        es = es.replace(sinkhorn_tol=1e-12, sinkhorn_iters=2000)
+    a, b = run(es), run(es.replace(rescaled=False))
+    assert a.success and b.success
+    np.testing.assert_allclose(a.z, b.z, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(a.attention, b.attention, rtol=0, atol=1e-8)
+    assert np.abs(a.z[-1] - a.z[0]).max() > 1e-2  # the tokens did move
+
+
+def test_sinkhorn_attention_is_doubly_stochastic_to_its_tolerance():
+    es = _variant("sinkhorn", sinkhorn_tol=1e-10, sinkhorn_iters=5000, T=2.0, dt=0.01, frames=5)
+    r = run(es)
+    assert r.success
+    for P in r.attention:
+        assert np.abs(P.sum(axis=1) - 1).max() <= 1e-10 + 1e-13
+        assert np.abs(P.sum(axis=0) - 1).max() <= 1e-10 + 1e-13
+        assert np.all(P > 0)
+    from dynamics.euclidean import EuclideanField, sinkhorn_log
+
+    fld = EuclideanField(es)
+    fld.attention(1.0, es.initial_tokens())
+    assert 1 <= fld.sinkhorn_iterations < 5000 and fld.sinkhorn_error <= 1e-10
+    # the iteration cap is honoured and the error reported honestly
+    L = np.random.default_rng(0).normal(0, 5, (6, 6))
+    P, its, err = sinkhorn_log(L, 1e-15, 1)
+    assert its == 1 and err == max(np.abs(P.sum(1) - 1).max(), np.abs(P.sum(0) - 1).max()) > 1e-6
+
+
+@pytest.mark.parametrize("kind", VARIANT_KINDS)
+def test_variants_no_overflow_at_large_t(kind):
+    """Scores of order e^{2t}: V = I, T = 40 (c ≈ e^{80}): finite P, no warning, P of its kind."""
+    es = EuclideanScenario(n=6, d=2, seed=1, T=40.0, dt=0.05, frames=5, attention=kind)
+    r = run(es)
+    assert r.success and np.all(np.isfinite(r.attention)) and np.all(np.isfinite(r.z))
+    P = r.attention[-1]
+    if kind == "sigmoid":
+        assert np.all((P >= 0) & (P <= 1 / es.n))
+    elif kind == "sinkhorn":  # c ≈ e^{80}: 200 iterations do not reach 1e-9; columns exact, message says so
+        np.testing.assert_allclose(P.sum(axis=0), 1.0, atol=1e-12)
+        assert np.abs(P.sum(axis=1) - 1).max() < 0.1 and "Sinkhorn reached its cap" in r.message
+    else:
+        np.testing.assert_allclose(P.sum(axis=1), 1.0, atol=1e-12)
+
+
+def test_variant_defaults_and_json():
+    assert EuclideanScenario().to_dict(minimal=True) == {"model": "euclidean"}
+    assert EuclideanScenario().attention == "softmax"
+    es = EuclideanScenario(attention="sinkhorn", sinkhorn_tol=1e-7, sinkhorn_iters=50)
+    assert json.loads(es.to_json()) == {
+        "model": "euclidean",
+        "attention": "sinkhorn",
+        "sinkhorn_tol": 1e-7,
+        "sinkhorn_iters": 50,
+    }
+    for e in (
+        es,
+        EuclideanScenario(attention="sigmoid", sigmoid_bias=-2.5),
+        EuclideanScenario(attention="l2"),
+    ):
+        back = EuclideanScenario.from_json(e.to_json())
+        assert back == e and back.digest() == e.digest()
+    assert EuclideanScenario(attention="l2").digest() != EuclideanScenario().digest()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"attention": "unnormalized"}, "^attention"),
+        ({"attention": None}, "^attention"),
+        ({"sinkhorn_tol": 0}, "^sinkhorn_tol"),
+        ({"sinkhorn_tol": float("nan")}, "^sinkhorn_tol"),
+        ({"sinkhorn_iters": 0}, "^sinkhorn_iters"),
+        ({"sinkhorn_iters": 2.5}, "^sinkhorn_iters"),
+        ({"sigmoid_bias": float("inf")}, "^sigmoid_bias"),
+        ({"sigmoid_bias": "x"}, "^sigmoid_bias"),
+    ],
+)
+def test_variant_validation_names_the_key(kwargs, match):
+    with pytest.raises(ScenarioError, match=match) as info:
+        EuclideanScenario(**kwargs)
+    assert "\n" not in str(info.value)
+    with pytest.raises(ScenarioError, match=match):
+        EuclideanScenario.from_dict(kwargs)
+
+
+@pytest.mark.parametrize("kind", ["l2", "sinkhorn", "sigmoid"])
+def test_glpr_cards_do_not_apply_to_other_attention_kinds(kind):
+    """The Euclidean theorems are proved for softmax attention: another kind breaks that assumption."""
+    from dynamics.theorems import evaluate_euclidean
+
+    es = EuclideanScenario(n=10, d=2, qk="spd", attention=kind, T=1.0)
+    cards = evaluate_euclidean(es, None)
+    assert cards and all(not c.applies for c in cards)
+    assert all(not c.assumptions["softmax_attention"].holds for c in cards)
