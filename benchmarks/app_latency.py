@@ -6,7 +6,7 @@ Two measurements, each the median of repeated runs, for the default lesson:
    * ``build_display`` — integrate + derive the display arrays (what a cache miss costs);
    * an AppTest rerun after a slider change, uncached (a β never seen before) and cached (back to
      a value seen before): the whole script — sidebar, cached data, player payload, curves,
-     heatmap, static figure;
+     heatmap (the static figure is off by default: built only when its toggle is on);
 2. in a real browser (Playwright + Debian chromium against ``streamlit run app.py``): from the key
    press on the "n (tokens)" slider to the player's plot holding the new tokens (polled every
    animation frame), uncached (a new n) and cached (back to an n seen before).

@@ -2,8 +2,11 @@
 
 Layout: sidebar controls (ui.controls) · lesson title, caption and verdict · the in-browser 3D
 player (left) · curves and attention heatmap at a chosen time (right, in an ``st.fragment`` so
-moving the time never re-integrates) · "Static view / export" (static plotly figure, scenario
-JSON, Python snippet, downloads).
+moving the time never re-integrates) · "Static view / export" (static plotly figure behind a toggle:
+built only on request, scenario JSON, Python snippet, downloads).
+
+Per rerun the page rebuilds nothing that depends only on the scenario: the display data, the
+curves, the heatmap and the static figure are cached per scenario (ui.session).
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ import streamlit as st
 from dynamics import ScenarioError
 from ui import controls, exports, session
 from ui import lesson as lesson_link
-from ui.figures import attention_heatmap, cluster_order
 from ui.session import leave_legacy_pages_mode
 from ui.theorem_card import summary_card
 
@@ -26,6 +28,8 @@ leave_legacy_pages_mode()  # a first request on /explorer must still go through 
 PLAYER_HEIGHT = 470
 CAM_PARAM = "cam"
 FRAME_PARAM = lesson_link.FRAME_PARAM
+#: Session-state key of the "Static 3D figure" toggle in the export panel (off: not built).
+STATIC_KEY = "static_view"
 
 
 def _player():
@@ -222,15 +226,7 @@ def side_panel(scenario, display: session.Display) -> None:
                 **controls.BIND,
             )
             head = None if choice in (None, "mean") else int(choice) - 1
-        x = display.heat_x[i]
-        a = session.attention_matrix(scenario, t_now, x, head)
-        order = cluster_order(display.heat_labels[i])
-        z, block = session.pooled(a, order)
-        if block == 1:
-            fig = attention_heatmap(a, order=order, title=f"attention α(t = {t_now:.3g})")
-        else:
-            fig = attention_heatmap(z, title=f"attention α(t = {t_now:.3g}), {block}×{block} blocks")
-        fig.update_layout(height=380)
+        fig = session.heatmap_figure(scenario, display, i, head)  # cached per scenario, frame, head
         st.plotly_chart(fig, width="stretch", key="heatmap", config={"displaylogo": False})
         k = int(display.heat_labels[i].max()) + 1
         st.caption(
@@ -254,13 +250,21 @@ def _image(scenario, display: session.Display, fmt: str) -> bytes:
 
 def export_panel(scenario, display: session.Display) -> None:
     with st.expander("Static view / export", expanded=False, key="grp_export"):
-        st.plotly_chart(
-            session.static_figure(display),
-            width="stretch",
-            key="static_3d",
-            config={"displaylogo": False},
-            theme=None,
-        )
+        # The static figure costs ~0.1 s to build per scenario and ~170 kB per rerun on the wire:
+        # drawn only on request (the downloads below build it when they are clicked).
+        if st.toggle(
+            "Static 3D figure",
+            value=False,
+            key=STATIC_KEY,
+            help="A plain plotly 3D view of the last frame (what the PNG/SVG/HTML exports show).",
+        ):
+            st.plotly_chart(
+                session.static_figure(display),
+                width="stretch",
+                key="static_3d",
+                config={"displaylogo": False},
+                theme=None,
+            )
         c1, c2 = st.columns(2)
         with c1:
             st.markdown("**Scenario** (the same JSON the CLI reads)")

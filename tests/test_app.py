@@ -3,7 +3,9 @@ the picture, every lesson tells its story, junk links never reach a traceback.
 
 AppTest cannot run the 3D player's JavaScript, so the picture checked here is the static figure of
 the "Static view / export" expander (``st.plotly_chart`` keyed ``static_3d``), decoded from its
-plotly JSON. The real-browser tests are in tests/e2e/test_explorer.py.
+plotly JSON. That figure is drawn only when its toggle is on (off by default: it costs ~0.1 s per
+scenario); ``run_app`` switches it on, and one test checks it stays unbuilt while off.
+The real-browser tests are in tests/e2e/test_explorer.py.
 """
 
 from __future__ import annotations
@@ -25,8 +27,15 @@ TIMEOUT = 60
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
 
-def run_app(**query: str) -> AppTest:
+#: The export panel's "Static 3D figure" toggle (pages/explorer.py STATIC_KEY): off by default (the
+#: figure is built only on request), switched on here so that ``picture()`` can read it.
+STATIC_KEY = "static_view"
+
+
+def run_app(*, static: bool = True, **query: str) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    if static:
+        at.session_state[STATIC_KEY] = True
     for key, value in query.items():
         at.query_params[key] = value
     at.run()
@@ -347,6 +356,26 @@ def test_hide_export_and_card_leave_them_out() -> None:
     at = run_app(hide="export,card")
     assert not at.get("download_button")
     assert not [c for c in at.get("plotly_chart") if c.proto.id.endswith("-static_3d")]
+
+
+def test_static_figure_is_built_only_when_its_toggle_is_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ui import session
+
+    calls: list[bool] = []
+    real = session.static_figure
+
+    def counting(display, trails=True):
+        calls.append(trails)
+        return real(display, trails)
+
+    monkeypatch.setattr(session, "static_figure", counting)
+    at = run_app(static=False, seed="424243")
+    assert not [c for c in at.get("plotly_chart") if c.proto.id.endswith("-static_3d")]
+    assert not calls  # neither built nor sent
+    assert shown_scenario(at).seed == 424243  # the rest of the export panel is there
+    at.toggle(key=STATIC_KEY).set_value(True).run()
+    assert not at.exception
+    assert calls and traces(at)["tokens"]["x"].shape == (32,)
 
 
 def test_embed_mode_hides_the_sidebar_and_compacts_the_page() -> None:

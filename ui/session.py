@@ -313,12 +313,62 @@ def _static_fig(key: str, _display: Display, trails: bool) -> Any:
     )
 
 
-def _curves_fig(key: str, _display: Display, t_now: float) -> Any:
+def _curves_base(key: str, _display: Display) -> dict[str, Any]:
+    """The curves without the time marker, as plotly's validated dict (built once per scenario)."""
     from ui.figures import metric_curves
 
     d = _display
     events = {"consensus": d.consensus_t} if d.consensus_t is not None else None
-    return metric_curves(d.t, d.metrics, current_t=t_now, events=events, row_height=92)
+    return metric_curves(d.t, d.metrics, current_t=None, events=events, row_height=92).to_dict()
+
+
+#: The time marker of ``metric_curves(current_t=...)`` (one vertical line per row).
+_MARKER_LINE = {"color": "#D55E00", "width": 1.5}
+
+
+def _prepared_figure(spec: dict[str, Any]) -> Any:
+    """A figure holding an already validated dict: built without re-validating every array
+    (plotly's validation is what costs), and ``to_dict()`` returns exactly ``spec``."""
+    import copy
+
+    import plotly.graph_objects as go
+
+    class _Prepared(go.Figure):
+        def to_dict(self) -> dict[str, Any]:
+            return copy.deepcopy(spec)
+
+    return _Prepared(copy.deepcopy(spec), _validate=False)
+
+
+def _curves_fig(key: str, _display: Display, t_now: float) -> Any:
+    # metric_curves(..., current_t=t_now) spends ~35 ms in plotly's add_vline per new time; the
+    # same figure is the scenario's cached curves plus one line shape per row (its JSON is
+    # identical to metric_curves(current_t=t_now)'s, byte for byte).
+    base = _figure_cache("curves_base", _curves_base)(key, _display)
+    if not base.get("data"):
+        from ui.figures import metric_curves
+
+        d = _display
+        events = {"consensus": d.consensus_t} if d.consensus_t is not None else None
+        return metric_curves(d.t, d.metrics, current_t=t_now, events=events, row_height=92)
+    spec = dict(base)
+    layout = dict(base.get("layout", {}))
+    marker = [
+        {
+            "line": dict(_MARKER_LINE),
+            "type": "line",
+            "x0": float(t_now),
+            "x1": float(t_now),
+            "xref": tr.get("xaxis", "x"),
+            "y0": 0,
+            "y1": 1,
+            "yref": tr.get("yaxis", "y") + " domain",
+        }
+        for tr in base["data"]
+    ]
+    layout["shapes"] = [*layout.get("shapes", ()), *marker]
+    spec["layout"] = layout
+    return _prepared_figure(spec)
 
 
 def static_figure(display: Display, trails: bool = True) -> Any:
@@ -329,6 +379,29 @@ def static_figure(display: Display, trails: bool = True) -> Any:
 def curves_figure(display: Display, t_now: float) -> Any:
     """The metric curves with a marker at ``t_now``; shared, do not mutate."""
     return _figure_cache("curves", _curves_fig)(display.scenario_json, display, float(t_now))
+
+
+def _heatmap_fig(key: str, _scenario: Scenario, _display: Display, i: int, head: int | None) -> Any:
+    from ui.figures import attention_heatmap, cluster_order
+
+    d = _display
+    t_now = float(d.t[d.heat_idx[i]])
+    a = attention_matrix(_scenario, t_now, d.heat_x[i], head)
+    order = cluster_order(d.heat_labels[i])
+    z, block = pooled(a, order)
+    if block == 1:
+        fig = attention_heatmap(a, order=order, title=f"attention α(t = {t_now:.3g})")
+    else:
+        fig = attention_heatmap(z, title=f"attention α(t = {t_now:.3g}), {block}×{block} blocks")
+    fig.update_layout(height=380)
+    return fig
+
+
+def heatmap_figure(scenario: Scenario, display: Display, i: int, head: int | None) -> Any:
+    """The attention heatmap of heatmap frame ``i`` (one head, or the mean when ``head`` is None),
+    rows/columns sorted by cluster and block-averaged when large; shared, do not mutate."""
+    key = display.scenario_json
+    return _figure_cache("heatmap", _heatmap_fig)(key, scenario, display, int(i), head)
 
 
 # ------------------------------------------------------------------------------------- heatmap
