@@ -185,20 +185,15 @@ def sidebar() -> tuple[str, EuclideanScenario | None, str | None]:
 
 
 # ------------------------------------------------------------------------------------ data
+@st.cache_data(max_entries=16, show_spinner="Integrating…")
 def _run(scenario_json: str) -> tuple[EuclideanResult, list[Card]]:
     es = EuclideanScenario.from_json(scenario_json)
     result = simulate_euclidean(es, limits=APP_LIMITS)
     return result, evaluate_euclidean(es, result)
 
 
-_CACHED: Any = None
-
-
 def cached_run(es: EuclideanScenario) -> tuple[EuclideanResult, list[Card]]:
-    global _CACHED
-    if _CACHED is None:
-        _CACHED = st.cache_data(max_entries=16, show_spinner="Integrating…")(_run)
-    return _CACHED(es.to_json())
+    return _run(es.to_json())
 
 
 def case_of(es: EuclideanScenario) -> str:

@@ -255,15 +255,10 @@ class _ImageServer:
         return bytes(data)
 
 
-_SERVER: _ImageServer | None = None
-
-
+@functools.cache
 def image_server() -> _ImageServer:
-    """The process-wide image server (the app wraps the first call in ``st.cache_resource``)."""
-    global _SERVER
-    if _SERVER is None:
-        _SERVER = _ImageServer()
-    return _SERVER
+    """The process-wide image server, created on first use."""
+    return _ImageServer()
 
 
 def figure_image(

@@ -21,6 +21,7 @@ URL binding and its value: the teacher's link fixes it, the student cannot chang
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -250,17 +251,18 @@ export default function (component) {
 }
 """
 
-_COPY: Any = None
+@functools.cache
+def _copy_component() -> Any:
+    import streamlit as st
+
+    return st.components.v2.component(
+        "adx_copy_link", html=_COPY_HTML, css=_COPY_CSS, js=_COPY_JS, isolate_styles=False
+    )
 
 
 def copy_link_button(key: str = "copy_link", *, always_show: bool = False) -> None:
     """A "Copy link" button (components v2; AppTest shows it as an unknown element)."""
     import streamlit as st
 
-    global _COPY
-    if _COPY is None:
-        _COPY = st.components.v2.component(
-            "adx_copy_link", html=_COPY_HTML, css=_COPY_CSS, js=_COPY_JS, isolate_styles=False
-        )
     with st.container(key="_copy_link_box"):
-        _COPY(data={"always_show": bool(always_show)}, key=key, height="content")
+        _copy_component()(data={"always_show": bool(always_show)}, key=key, height="content")

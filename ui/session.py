@@ -13,6 +13,7 @@ demand (cheap; used inside an ``st.fragment``).
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from dataclasses import dataclass, field
@@ -268,22 +269,22 @@ def _cached(scenario_json: str) -> Display:
     return build_display(Scenario.from_json(scenario_json))
 
 
-_CACHED: Any = None
+@functools.cache
+def _display_cache() -> Any:
+    """``_cached`` wrapped in ``st.cache_data`` on first use (this module imports no Streamlit)."""
+    import streamlit as st
+
+    return st.cache_data(max_entries=CACHE_ENTRIES, show_spinner="Integrating…")(_cached)
 
 
 def cached_display(scenario: Scenario) -> Display:
     """``build_display`` behind ``st.cache_data`` (keyed on the canonical scenario JSON)."""
-    global _CACHED
-    if _CACHED is None:
-        import streamlit as st
-
-        _CACHED = st.cache_data(max_entries=CACHE_ENTRIES, show_spinner="Integrating…")(_cached)
-    return _CACHED(scenario.to_json())
+    return _display_cache()(scenario.to_json())
 
 
 def clear_cache() -> None:
-    if _CACHED is not None:
-        _CACHED.clear()
+    if _display_cache.cache_info().currsize:
+        _display_cache().clear()
     for fn in _FIGURES.values():
         fn.clear()
 

@@ -23,6 +23,7 @@ integrates under the app's limits (``ui.session.APP_LIMITS``).
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import logging
@@ -179,7 +180,9 @@ def _cards(scenario_json: str) -> list[Card]:
     return evaluate(scenario, simulate(scenario, limits=APP_LIMITS))
 
 
-_CACHED: Any = None
+@functools.cache
+def _cards_cache() -> Any:
+    return st.cache_data(max_entries=CACHE_ENTRIES, show_spinner="Checking the theorems…")(_cards)
 
 
 def cached_cards(scenario: Scenario) -> list[Card]:
@@ -187,10 +190,7 @@ def cached_cards(scenario: Scenario) -> list[Card]:
 
     Raises ScenarioError (a refused scenario, e.g. over the app's limits).
     """
-    global _CACHED
-    if _CACHED is None:
-        _CACHED = st.cache_data(max_entries=CACHE_ENTRIES, show_spinner="Checking the theorems…")(_cards)
-    return _CACHED(scenario.to_json())
+    return _cards_cache()(scenario.to_json())
 
 
 def lab_query(card_id: str, scenario: Scenario | None = None) -> dict[str, str]:
