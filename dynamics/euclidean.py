@@ -54,9 +54,6 @@ attention and its two leaders) are at the end of the module. Pure NumPy/SciPy.
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -73,7 +70,7 @@ from scipy.special import expit
 
 from .attention import _lse
 from .errors import BudgetError, ScenarioError
-from .scenario import _boolean, _choice, _matrix, _number, _vector, load_json
+from .scenario import JsonRecord, _boolean, _choice, _matrix, _number, _vector
 from .solve import CANCELLED, FAILED, SUCCESS
 
 Matrix = tuple[tuple[float, ...], ...]
@@ -110,7 +107,7 @@ class EuclideanLimits:
 
 
 @dataclass(frozen=True)
-class EuclideanScenario:
+class EuclideanScenario(JsonRecord):
     """One frozen, validated description of a run of the Euclidean model.
 
     Tokens: ``x0`` (n×d) or ``n``, ``d``, ``seed`` and ``init`` = "uniform_box" (x_i ~ U[−w, w]^d,
@@ -255,10 +252,6 @@ class EuclideanScenario:
         Q, K = self.query_key()
         return Q, K, self.value_matrix()
 
-    def replace(self, **changes: Any) -> EuclideanScenario:
-        """A copy with some fields changed (validated again)."""
-        return dataclasses.replace(self, **changes)
-
     # ------------------------------------------------------------------ (de)serialisation
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> EuclideanScenario:
@@ -289,15 +282,6 @@ class EuclideanScenario:
             out[f.name] = v
         return out
 
-    def to_json(self, *, indent: int | None = None) -> str:
-        return json.dumps(self.to_dict(minimal=True), indent=indent, sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> EuclideanScenario:
-        return cls.from_dict(load_json(text))
-
-    def digest(self) -> str:
-        return hashlib.sha256(self.to_json().encode()).hexdigest()[:12]
 
 
 # ====================================================================== the field

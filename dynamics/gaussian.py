@@ -43,9 +43,7 @@ Pure NumPy/SciPy: never imports streamlit or plotly.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
-import json
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -56,7 +54,7 @@ import numpy as np
 from scipy.integrate import solve_ivp
 
 from .errors import BudgetError, ScenarioError
-from .scenario import Matrix, Vector, _choice, _matrix, _number, _vector, load_json
+from .scenario import JsonRecord, Matrix, Vector, _choice, _matrix, _number, _vector
 from .solve import CANCELLED, FAILED, STOPPED, SUCCESS
 
 VARIANTS = ("softmax", "multihead", "l2", "sinkhorn")
@@ -118,7 +116,7 @@ class Weights:
 
 
 @dataclass(frozen=True)
-class GaussianScenario:
+class GaussianScenario(JsonRecord):
     """A Gaussian mean-field run: weights, initial Gaussian N(m0, Sigma0), solver settings.
 
     Q, K (r×d) and V (d×d) are given, or generated from ``seed`` with ``qk`` / ``value`` (rows
@@ -315,9 +313,6 @@ class GaussianScenario:
         Qs = Q / scale
         return Weights(C=(V,), A=(K.T @ Qs,), Q=(Qs,), K=(K,), KtK=K.T @ K if self.variant == "l2" else None)
 
-    def replace(self, **changes: Any) -> GaussianScenario:
-        return dataclasses.replace(self, **changes)
-
     # ------------------------------------------------------------------ (de)serialisation
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> GaussianScenario:
@@ -345,12 +340,6 @@ class GaussianScenario:
             out[f.name] = v
         return out
 
-    def to_json(self, *, indent: int | None = None) -> str:
-        return json.dumps(self.to_dict(minimal=True), indent=indent, sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> GaussianScenario:
-        return cls.from_dict(load_json(text))
 
 
 def qk_for(A: np.ndarray, variant: str = "softmax") -> tuple[np.ndarray, np.ndarray]:

@@ -241,8 +241,28 @@ class Head:
         return {"Q": self.Q.to_json(), "K": self.K.to_json(), "V": self.V.to_json()}
 
 
+class JsonRecord:
+    """Serialisation shared by the frozen scenario dataclasses (each defines to_dict/from_dict)."""
+
+    def replace(self, **changes: Any) -> Any:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
+
+    def to_json(self, *, indent: int | None = None) -> str:
+        """Canonical JSON of the non-default fields (sorted keys)."""
+        return json.dumps(self.to_dict(minimal=True), indent=indent, sort_keys=True)  # type: ignore[attr-defined]
+
+    @classmethod
+    def from_json(cls, text: str) -> Any:
+        return cls.from_dict(load_json(text))  # type: ignore[attr-defined]
+
+    def digest(self) -> str:
+        """A short, stable hash of the canonical JSON (for caches and reproducibility stamps)."""
+        return hashlib.sha256(self.to_json().encode()).hexdigest()[:12]
+
+
 @dataclass(frozen=True)
-class Scenario:
+class Scenario(JsonRecord):
     """Everything that determines a simulation. Construct with keywords or ``from_dict``.
 
     Invalid values raise :class:`~dynamics.errors.ScenarioError` with a one-line reason.
@@ -396,10 +416,6 @@ class Scenario:
         """The SPD matrix P of the ellipsoid, or None on the unit sphere."""
         return None if self.P is None else np.array(self.P)
 
-    def replace(self, **changes: Any) -> Scenario:
-        """A copy with some fields changed (validated again)."""
-        return dataclasses.replace(self, **changes)
-
     # ------------------------------------------------------------------ (de)serialisation
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Scenario:
@@ -431,17 +447,6 @@ class Scenario:
                 v = [list(r) if isinstance(r, tuple) else r for r in v]
             out[f.name] = v
         return out
-
-    def to_json(self, *, indent: int | None = None) -> str:
-        return json.dumps(self.to_dict(minimal=True), indent=indent, sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> Scenario:
-        return cls.from_dict(load_json(text))
-
-    def digest(self) -> str:
-        """A short, stable hash of the scenario (for caches and reproducibility stamps)."""
-        return hashlib.sha256(self.to_json().encode()).hexdigest()[:12]
 
     # URL query parameters: scalars as text, vectors comma-separated, matrices and heads as JSON.
     def to_query(self) -> dict[str, str]:
