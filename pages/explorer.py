@@ -274,43 +274,26 @@ def export_panel(scenario, display: session.Display) -> None:
             st.code(exports.python_snippet(scenario), language="python")
         title = controls.current_lesson().title
         name = lambda kind, ext: exports.file_name(kind, scenario, ext)  # noqa: E731
-        row1 = st.columns(4)
-        row1[0].download_button(
-            "Scenario JSON",
-            data=exports.scenario_json(scenario),
-            file_name=name("scenario", "json"),
-            mime="application/json",
-            icon=":material/data_object:",
-            width="stretch",
-            on_click="ignore",
-        )
-        row1[1].download_button(
-            "Python script",
-            data=lambda: exports.python_snippet(scenario),
-            file_name=name("reproduce", "py"),
-            mime="text/x-python",
-            icon=":material/code:",
-            width="stretch",
-            on_click="ignore",
-        )
-        row1[2].download_button(
-            "Trajectory NPZ",
-            data=lambda: exports.trajectory_npz(scenario, display),
-            file_name=name("trajectory", "npz"),
-            mime="application/octet-stream",
-            icon=":material/database:",
-            width="stretch",
-            on_click="ignore",
-        )
-        row1[3].download_button(
-            "Trajectory CSV",
-            data=lambda: exports.trajectory_csv(scenario, display),
-            file_name=name("trajectory", "csv"),
-            mime="text/csv",
-            icon=":material/table:",
-            width="stretch",
-            on_click="ignore",
-        )
+        downloads = (  # label, data (callables run only on click), kind, extension, mime, icon
+            ("Scenario JSON", exports.scenario_json(scenario), "scenario", "json", "application/json",
+             ":material/data_object:"),
+            ("Python script", lambda: exports.python_snippet(scenario), "reproduce", "py", "text/x-python",
+             ":material/code:"),
+            ("Trajectory NPZ", lambda: exports.trajectory_npz(scenario, display), "trajectory", "npz",
+             "application/octet-stream", ":material/database:"),
+            ("Trajectory CSV", lambda: exports.trajectory_csv(scenario, display), "trajectory", "csv",
+             "text/csv", ":material/table:"),
+        )  # fmt: skip
+        for col, (label, data, kind, ext, mime, icon) in zip(st.columns(4), downloads, strict=True):
+            col.download_button(
+                label,
+                data=data,
+                file_name=name(kind, ext),
+                mime=mime,
+                icon=icon,
+                width="stretch",
+                on_click="ignore",
+            )
         row2 = st.columns(4)
         row2[0].download_button(
             "3D view HTML",

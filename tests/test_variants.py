@@ -19,25 +19,13 @@ import warnings
 import numpy as np
 import pytest
 
+# ------------------------------------------------------------------ helpers
+from test_field import matrix_at, spec  # the same independent helpers as the field tests
+
 from dynamics import Scenario, ScenarioError, simulate
 from dynamics.attention import VARIANTS
 from dynamics.field import AttentionField
-from dynamics.scenario import Head, MatrixSpec
-
-# ------------------------------------------------------------------ helpers
-
-
-def spec(m0: np.ndarray, m1: np.ndarray | None = None, omega: float = 1.0, phase: float = 0.0) -> MatrixSpec:
-    const = tuple(tuple(float(v) for v in row) for row in m0)
-    sin = None if m1 is None else tuple(tuple(float(v) for v in row) for row in m1)
-    return MatrixSpec(const=const, sin=sin, omega=omega, phase=phase)
-
-
-def matrix_at(s: MatrixSpec, t: float) -> np.ndarray:
-    m = np.array(s.const, dtype=float)
-    if s.sin is not None:
-        m = m + math.sin(s.omega * t + s.phase) * np.array(s.sin, dtype=float)
-    return m
+from dynamics.scenario import Head
 
 
 def random_heads(rng, d, count, *, varying=False, scale=0.6):
