@@ -283,7 +283,6 @@ class EuclideanScenario(JsonRecord):
         return out
 
 
-
 # ====================================================================== the field
 def spectral_abscissa(V: np.ndarray) -> float:
     """max Re λ(V)."""

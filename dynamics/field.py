@@ -185,9 +185,7 @@ class AttentionField:
         beta_arr = np.asarray(beta, dtype=float)
         self.beta_per_system = beta_arr.ndim == 1
         self._beta_scalar = 1.0 if self.beta_per_system else float(beta_arr)
-        self._beta_col = (
-            beta_arr.astype(self.dtype)[:, None, None] if self.beta_per_system else None
-        )
+        self._beta_col = beta_arr.astype(self.dtype)[:, None, None] if self.beta_per_system else None
         beta_max = float(np.max(np.abs(beta_arr))) if beta_arr.size else 0.0
 
         ops = []

@@ -229,8 +229,11 @@ class GaussianScenario(JsonRecord):
             raise ScenarioError(f"blowup: the threshold must exceed tr Sigma0 = {tr0:.3g}")
         s(self, "dt", _number(self.dt, "dt", 1e-5, 10.0))
         s(self, "sinkhorn_tol", _number(self.sinkhorn_tol, "sinkhorn_tol", 1e-14, 1e-2))
-        s(self, "sinkhorn_max_iter", _number(self.sinkhorn_max_iter, "sinkhorn_max_iter", 1, 100_000,
-                                             integer=True))
+        s(
+            self,
+            "sinkhorn_max_iter",
+            _number(self.sinkhorn_max_iter, "sinkhorn_max_iter", 1, 100_000, integer=True),
+        )
 
     # ------------------------------------------------------------------ derived
     @property
@@ -297,8 +300,8 @@ class GaussianScenario(JsonRecord):
                 eye = np.eye(d)
                 hs = []
                 for h in range(H):
-                    q, k = Q[h * kq:(h + 1) * kq], K[h * kq:(h + 1) * kq]
-                    c = eye[:, h * kv:(h + 1) * kv] @ V[h * kv:(h + 1) * kv]
+                    q, k = Q[h * kq : (h + 1) * kq], K[h * kq : (h + 1) * kq]
+                    c = eye[:, h * kv : (h + 1) * kv] @ V[h * kv : (h + 1) * kv]
                     hs.append((q, k, c))
             qs = tuple(q / math.sqrt(q.shape[0]) for q, _, _ in hs)
             ks = tuple(k for _, k, _ in hs)
@@ -321,8 +324,9 @@ class GaussianScenario(JsonRecord):
         names = {f.name for f in fields(cls)}
         unknown = sorted(map(str, set(data) - names))
         if unknown:
-            raise ScenarioError(f"unknown gaussian scenario key{'s' if len(unknown) > 1 else ''} "
-                                f"{', '.join(unknown)}")
+            raise ScenarioError(
+                f"unknown gaussian scenario key{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}"
+            )
         return cls(**dict(data))
 
     def to_dict(self, *, minimal: bool = False) -> dict[str, Any]:
@@ -339,7 +343,6 @@ class GaussianScenario(JsonRecord):
                 v = [list(r) if isinstance(r, tuple) else r for r in v]
             out[f.name] = v
         return out
-
 
 
 def qk_for(A: np.ndarray, variant: str = "softmax") -> tuple[np.ndarray, np.ndarray]:
@@ -377,8 +380,9 @@ def _R(gs: GaussianScenario, W: Weights, F: np.ndarray) -> np.ndarray:
     return (R + R.T) / 2
 
 
-def affine_field(gs: GaussianScenario, m: np.ndarray, F: np.ndarray, W: Weights | None = None
-                 ) -> tuple[np.ndarray, np.ndarray]:
+def affine_field(
+    gs: GaussianScenario, m: np.ndarray, F: np.ndarray, W: Weights | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """(G, c) with Γ_μ(x) = G x + c for μ = N(m, F Fᵀ) (F any factor of Σ)."""
     W = W or gs.weights()
     if gs.variant == "multihead":
@@ -501,15 +505,24 @@ def solve_gaussian(gs: GaussianScenario, progress: Progress | None = None) -> Ga
                 break
             y0 = ys[-1]
             try:
-                sol = solve_ivp(rhs, (t_frames[a], t_frames[b]), y0, method=gs.method,
-                                t_eval=t_frames[a + 1:b + 1], rtol=gs.rtol, atol=gs.atol, events=event)
+                sol = solve_ivp(
+                    rhs,
+                    (t_frames[a], t_frames[b]),
+                    y0,
+                    method=gs.method,
+                    t_eval=t_frames[a + 1 : b + 1],
+                    rtol=gs.rtol,
+                    atol=gs.atol,
+                    events=event,
+                )
             except (np.linalg.LinAlgError, ValueError, _Abort) as exc:
                 status, message = FAILED, f"the moment ODE failed near t = {t_frames[a]:.4g} ({exc})"
                 break
             if sol.status == -1 or not np.all(np.isfinite(sol.y)):
                 size = float(np.abs(ys[-1][:d]).max())
-                hint = (f" (|m| reached {size:.3g}: V's growth e^(tV) outruns the solver)"
-                        if size > 1e50 else "")
+                hint = (
+                    f" (|m| reached {size:.3g}: V's growth e^(tV) outruns the solver)" if size > 1e50 else ""
+                )
                 status, message = FAILED, f"solve_ivp failed after t = {ts[-1]:.4g}: {sol.message}{hint}"
                 break
             if len(sol.t):
@@ -526,11 +539,14 @@ def solve_gaussian(gs: GaussianScenario, progress: Progress | None = None) -> Ga
                 dtr = _trace_rate(rhs(te, ye), d, factor, ye)
                 if gs.variant in ("softmax", "multihead") and dtr > 0:
                     blowup_time = te + tr / dtr
-                    message = (f"blow-up at t* ≈ {blowup_time:.4f} (tr Σ reached {gs.blowup:.3g} at "
-                               f"t = {te:.4f})")
+                    message = (
+                        f"blow-up at t* ≈ {blowup_time:.4f} (tr Σ reached {gs.blowup:.3g} at t = {te:.4f})"
+                    )
                 else:
-                    message = (f"diverged: tr Σ reached {gs.blowup:.3g} at t = {te:.4f} "
-                               f"({gs.variant} attention: growth need not be a finite-time blow-up)")
+                    message = (
+                        f"diverged: tr Σ reached {gs.blowup:.3g} at t = {te:.4f} "
+                        f"({gs.variant} attention: growth need not be a finite-time blow-up)"
+                    )
                 break
             if progress is not None and progress(min(1.0, float(t_frames[b] / gs.T))) is False:
                 status, message = CANCELLED, f"cancelled at t = {t_frames[b]:.4g}"
@@ -543,9 +559,18 @@ def solve_gaussian(gs: GaussianScenario, progress: Progress | None = None) -> Ga
     Sigma = (Sigma + np.swapaxes(Sigma, 1, 2)) / 2
     for arr in (t, m, Sigma):
         arr.setflags(write=False)
-    return GaussianResult(t=t, m=m, Sigma=Sigma, status=status, message=message, scenario=gs,
-                          blowup_time=blowup_time, event_time=event_time, evaluations=evals[0],
-                          wall_time=time.perf_counter() - start)
+    return GaussianResult(
+        t=t,
+        m=m,
+        Sigma=Sigma,
+        status=status,
+        message=message,
+        scenario=gs,
+        blowup_time=blowup_time,
+        event_time=event_time,
+        evaluations=evals[0],
+        wall_time=time.perf_counter() - start,
+    )
 
 
 def _trace_rate(dy: np.ndarray, d: int, factor: bool, y: np.ndarray) -> float:
@@ -655,8 +680,9 @@ def _lse(S: np.ndarray, axis: int) -> np.ndarray:
     return np.squeeze(out, axis=axis)
 
 
-def sinkhorn(S: np.ndarray, tol: float = 1e-9, max_iter: int = 1000, g: np.ndarray | None = None
-             ) -> tuple[np.ndarray, SinkhornInfo, np.ndarray]:
+def sinkhorn(
+    S: np.ndarray, tol: float = 1e-9, max_iter: int = 1000, g: np.ndarray | None = None
+) -> tuple[np.ndarray, SinkhornInfo, np.ndarray]:
     """Doubly stochastic P_ij = exp(S_ij + f_i + g_j) (rows and columns sum to 1), log-domain.
 
     Stops when max_i |Σ_j P_ij − 1| ≤ tol (column sums are exact to rounding after each g-update)
@@ -704,12 +730,12 @@ class ParticleField:
         out = np.empty((n, Y.shape[1]))
         step = max(1, self.CHUNK // max(1, Xk.shape[0]))
         for lo in range(0, n, step):
-            S = Xq[lo:lo + step] @ Xk.T
+            S = Xq[lo : lo + step] @ Xk.T
             if bias is not None:
                 S += bias[None, :]
             S -= S.max(axis=1, keepdims=True)
             np.exp(S, out=S)
-            out[lo:lo + step] = (S @ Y) / S.sum(axis=1, keepdims=True)
+            out[lo : lo + step] = (S @ Y) / S.sum(axis=1, keepdims=True)
         return out
 
     def __call__(self, X: np.ndarray) -> np.ndarray:
@@ -793,18 +819,33 @@ class ParticleMoments:
     X: np.ndarray | None = None  # (K, keep, d): the first ``keep`` particles at the saved times
 
 
-def particle_moments(gs: GaussianScenario, n: int, seed: int = 0, times: Sequence[float] | None = None,
-                     progress: Progress | None = None, keep: int = 0) -> ParticleMoments:
+def particle_moments(
+    gs: GaussianScenario,
+    n: int,
+    seed: int = 0,
+    times: Sequence[float] | None = None,
+    progress: Progress | None = None,
+    keep: int = 0,
+) -> ParticleMoments:
     """Move n samples of N(m₀, Σ₀) by the particle system (RK4, equal steps ≤ ``gs.dt`` landing on
     every requested time; default times: the scenario's frames) and return their sample moments
     (and the positions of the first ``keep`` particles, for drawing)."""
     n = _check_n(gs, n)
     times = np.linspace(0, gs.T, gs.frames) if times is None else np.asarray(times, float)
-    if times.ndim != 1 or times.size == 0 or not np.all(np.isfinite(times)) or times[0] < 0 \
-            or np.any(np.diff(times) < 0):
+    if (
+        times.ndim != 1
+        or times.size == 0
+        or not np.all(np.isfinite(times))
+        or times[0] < 0
+        or np.any(np.diff(times) < 0)
+    ):
         raise ScenarioError("times: expected increasing finite times ≥ 0")
-    total = int(sum(math.ceil(max(b - a, 0) / gs.dt - 1e-9) for a, b in
-                    zip(np.r_[0.0, times[:-1]], times, strict=True)))
+    total = int(
+        sum(
+            math.ceil(max(b - a, 0) / gs.dt - 1e-9)
+            for a, b in zip(np.r_[0.0, times[:-1]], times, strict=True)
+        )
+    )
     if total > MAX_PARTICLE_STEPS:
         raise BudgetError(f"dt: {total} particle steps exceed the limit {MAX_PARTICLE_STEPS}")
     X = sample_particles(gs, n, seed)
@@ -840,12 +881,20 @@ def particle_moments(gs: GaussianScenario, n: int, seed: int = 0, times: Sequenc
                 break
     info = fld.info()
     if gs.variant == "sinkhorn" and not info["sinkhorn_converged"]:
-        message += (f"; Sinkhorn hit its cap of {gs.sinkhorn_max_iter} iterations "
-                    f"(marginal error {info['sinkhorn_error']:.2g} > tol {gs.sinkhorn_tol:g})")
+        message += (
+            f"; Sinkhorn hit its cap of {gs.sinkhorn_max_iter} iterations "
+            f"(marginal error {info['sinkhorn_error']:.2g} > tol {gs.sinkhorn_tol:g})"
+        )
     d = gs.d
     return ParticleMoments(
-        t=np.array(done), m=np.array(ms).reshape(-1, d), Sigma=np.array(Ss).reshape(-1, d, d), n=n,
-        seed=int(seed), status=status, message=message, info=info,
+        t=np.array(done),
+        m=np.array(ms).reshape(-1, d),
+        Sigma=np.array(Ss).reshape(-1, d, d),
+        n=n,
+        seed=int(seed),
+        status=status,
+        message=message,
+        info=info,
         X=np.array(kept) if keep else None,
     )
 
@@ -864,8 +913,12 @@ class GapResult:
     message: str
 
 
-def moment_gap(gs: GaussianScenario, ns: Sequence[int] = (250, 1000, 4000), seeds: Sequence[int] = (0, 1, 2),
-               time_: float | None = None) -> GapResult:
+def moment_gap(
+    gs: GaussianScenario,
+    ns: Sequence[int] = (250, 1000, 4000),
+    seeds: Sequence[int] = (0, 1, 2),
+    time_: float | None = None,
+) -> GapResult:
     """The particle–ODE gap at ``time_`` (default T; halved event time if the ODE diverges first)."""
     ns = np.array([_check_n(gs, n) for n in ns], dtype=int)
     if len(ns) < 2 or len(set(ns.tolist())) < 2:
@@ -895,8 +948,16 @@ def moment_gap(gs: GaussianScenario, ns: Sequence[int] = (250, 1000, 4000), seed
     me, ce = np.sqrt(me / len(seeds)), np.sqrt(ce / len(seeds))
     gap = np.sqrt(me**2 + ce**2)
     slope = float(np.polyfit(np.log(ns), np.log(np.maximum(gap, 1e-300)), 1)[0])
-    return GapResult(ns=ns, mean_err=me, cov_err=ce, gap=gap, slope=slope, time=t_end, seeds=seeds,
-                     message=f"gap ∝ n^{slope:.2f} at t = {t_end:.3g}{note}")
+    return GapResult(
+        ns=ns,
+        mean_err=me,
+        cov_err=ce,
+        gap=gap,
+        slope=slope,
+        time=t_end,
+        seeds=seeds,
+        message=f"gap ∝ n^{slope:.2f} at t = {t_end:.3g}{note}",
+    )
 
 
 # ------------------------------------------------------------------------------------ presets
@@ -917,85 +978,162 @@ PRESETS: dict[str, GaussianPreset] = {
     p.key: p
     for p in (
         GaussianPreset(
-            "collapse", "Collapse to a point",
+            "collapse",
+            "Collapse to a point",
             "Q ~ U[0,1)^{2×2}, K = −Q (𝖠 = −QᵀQ/√2 ⪯ 0), V = BBᵀ: Σ → 0, the cloud clusters at a point.",
             _c4("trad_neg_def_V"),
-            GaussianScenario(d=2, qk="uniform_neg", value="gram", seed=35, m0=(1.0, -0.5),
-                             Sigma0=((1.0, 0.3), (0.3, 0.5)), T=20.0),
+            GaussianScenario(
+                d=2,
+                qk="uniform_neg",
+                value="gram",
+                seed=35,
+                m0=(1.0, -0.5),
+                Sigma0=((1.0, 0.3), (0.3, 0.5)),
+                T=20.0,
+            ),
         ),
         GaussianPreset(
-            "line", "Convergence to a line",
+            "line",
+            "Convergence to a line",
             "Q = q (one row), K = −q, V = I, m₀ = 0 (with V = I the mean grows like e^t): Σ converges to "
             "rank one along q^⊥ (P3-7).",
             _c4("trad_rank_1"),
-            GaussianScenario(d=2, Q=((0.6, 0.8),), K=((-0.6, -0.8),), value="identity",
-                             Sigma0=((1.0, 0.2), (0.2, 0.8)), T=20.0),
+            GaussianScenario(
+                d=2,
+                Q=((0.6, 0.8),),
+                K=((-0.6, -0.8),),
+                value="identity",
+                Sigma0=((1.0, 0.2), (0.2, 0.8)),
+                T=20.0,
+            ),
         ),
         GaussianPreset(
-            "plane_3d", "Low-rank limit in 3D",
+            "plane_3d",
+            "Low-rank limit in 3D",
             "d = 3, Q ∈ R^{1×3} Gaussian, K = −Q, V = I: the limit has rank ⌈d/2⌉ = 2 — a flat ellipse "
             "(P3-6).",
             _c4("histograms_trad"),
-            GaussianScenario(d=3, qk="gaussian_neg", qk_rank=1, value="identity", seed=4,
-                             Sigma0=((1.0, 0.2, 0.0), (0.2, 0.8, 0.1), (0.0, 0.1, 0.6)),
-                             T=20.0),
+            GaussianScenario(
+                d=3,
+                qk="gaussian_neg",
+                qk_rank=1,
+                value="identity",
+                seed=4,
+                Sigma0=((1.0, 0.2, 0.0), (0.2, 0.8, 0.1), (0.0, 0.1, 0.6)),
+                T=20.0,
+            ),
         ),
         GaussianPreset(
-            "blowup", "Finite-time blow-up",
+            "blowup",
+            "Finite-time blow-up",
             "V = I, 𝖠 = ½I (Q = I, K = I/√2 in d = 2), Σ₀ = I: tr Σ = 2/(1 − t), blow-up at t* = 1 (P3-2).",
             "§C.3 closed form; §E.3 P3-2",
-            GaussianScenario(d=2, Q=((1.0, 0.0), (0.0, 1.0)), K=((2**-0.5, 0.0), (0.0, 2**-0.5)),
-                             value="identity", m0=(0.3, 0.1), T=1.5),
+            GaussianScenario(
+                d=2,
+                Q=((1.0, 0.0), (0.0, 1.0)),
+                K=((2**-0.5, 0.0), (0.0, 2**-0.5)),
+                value="identity",
+                m0=(0.3, 0.1),
+                T=1.5,
+            ),
         ),
         GaussianPreset(
-            "blowup_aniso", "Blow-up along a line",
+            "blowup_aniso",
+            "Blow-up along a line",
             "𝖠+𝖠ᵀ ≻ 0 with a rotation part, V = I, anisotropic Σ₀: tr Σ → ∞ in finite time and Σ/tr Σ "
             "tends to a rank-one projector (the boundary of the disk).",
             _c4("trad_explosion"),
-            GaussianScenario(d=2, Q=((1.0, 0.0), (0.0, 1.0)), K=((0.6, 0.5), (-0.5, 0.3)),
-                             value="identity", m0=(0.2, -0.2), Sigma0=((0.6, 0.2), (0.2, 0.5)), T=3.0),
+            GaussianScenario(
+                d=2,
+                Q=((1.0, 0.0), (0.0, 1.0)),
+                K=((0.6, 0.5), (-0.5, 0.3)),
+                value="identity",
+                m0=(0.2, -0.2),
+                Sigma0=((0.6, 0.2), (0.2, 0.5)),
+                T=3.0,
+            ),
         ),
         GaussianPreset(
-            "both", "Converge or blow up",
+            "both",
+            "Converge or blow up",
             "𝖠+𝖠ᵀ indefinite, V random: depending on Σ₀ the covariance collapses or blows up (see the "
             "family of initial covariances in the disk).",
             _c4("trad_both_V"),
-            GaussianScenario(d=2, Q=((1.0, 0.0), (0.0, 1.0)), K=((1.35, 0.34), (-1.16, -0.19)),
-                             V=((-0.34, -0.23), (0.6, -1.28)), m0=(0.5, 0.0),
-                             Sigma0=((0.925, 0.0), (0.0, 0.075)), T=20.0),
+            GaussianScenario(
+                d=2,
+                Q=((1.0, 0.0), (0.0, 1.0)),
+                K=((1.35, 0.34), (-1.16, -0.19)),
+                V=((-0.34, -0.23), (0.6, -1.28)),
+                m0=(0.5, 0.0),
+                Sigma0=((0.925, 0.0), (0.0, 0.075)),
+                T=20.0,
+            ),
         ),
         GaussianPreset(
-            "particles", "Particles vs ODE",
+            "particles",
+            "Particles vs ODE",
             "V = BBᵀ/2, 𝖠 = −I + 0.3G (d = 3), m₀ ≠ 0: sample moments of the particle system follow the "
             "ODE up to O(n^{-1/2}) (P3-3).",
             "§E.3 P3-3",
             GaussianScenario(
-                d=3, Q=tuple(tuple(math.sqrt(3) * float(i == j) for j in range(3)) for i in range(3)),
+                d=3,
+                Q=tuple(tuple(math.sqrt(3) * float(i == j) for j in range(3)) for i in range(3)),
                 K=((-1.0, 0.21, -0.12), (0.09, -1.0, 0.27), (0.15, -0.18, -1.0)),
                 V=((0.6, 0.1, -0.1), (0.1, 0.4, 0.05), (-0.1, 0.05, 0.3)),
-                m0=(1.0, -0.5, 0.3), Sigma0=((1.0, 0.2, 0.1), (0.2, 0.7, 0.0), (0.1, 0.0, 0.5)), T=2.0),
+                m0=(1.0, -0.5, 0.3),
+                Sigma0=((1.0, 0.2, 0.1), (0.2, 0.7, 0.0), (0.1, 0.0, 0.5)),
+                T=2.0,
+            ),
         ),
         GaussianPreset(
-            "multihead", "Multi-head collapse",
+            "multihead",
+            "Multi-head collapse",
             "The collapse setting with H = 2 heads (k = 1): C_h = W_hV_h, W = I, heads = row blocks.",
             _c4("MH_neg_def_V"),
-            GaussianScenario(d=2, variant="multihead", n_heads=2, qk="uniform_neg", value="gram", seed=35,
-                             m0=(1.0, -0.5), Sigma0=((1.0, 0.3), (0.3, 0.5)), T=20.0),
+            GaussianScenario(
+                d=2,
+                variant="multihead",
+                n_heads=2,
+                qk="uniform_neg",
+                value="gram",
+                seed=35,
+                m0=(1.0, -0.5),
+                Sigma0=((1.0, 0.3), (0.3, 0.5)),
+                T=20.0,
+            ),
         ),
         GaussianPreset(
-            "l2_collapse", "L² attention",
+            "l2_collapse",
+            "L² attention",
             "The collapse setting with the L² kernel exp(−‖Qx/√d − Ky‖²).",
             _c4("L2_neg_def_V"),
-            GaussianScenario(d=2, variant="l2", qk="uniform_neg", value="gram", seed=35, m0=(1.0, -0.5),
-                             Sigma0=((1.0, 0.3), (0.3, 0.5)), T=20.0),
+            GaussianScenario(
+                d=2,
+                variant="l2",
+                qk="uniform_neg",
+                value="gram",
+                seed=35,
+                m0=(1.0, -0.5),
+                Sigma0=((1.0, 0.3), (0.3, 0.5)),
+                T=20.0,
+            ),
         ),
         GaussianPreset(
-            "sinkhorn", "Sinkhorn attention",
+            "sinkhorn",
+            "Sinkhorn attention",
             "The collapse setting with doubly stochastic (Sinkhorn, ε = 1) attention: the mean moves by "
             "ṁ = V m exactly.",
             _c4("sink_convergence"),
-            GaussianScenario(d=2, variant="sinkhorn", qk="uniform_neg", value="gram", seed=35,
-                             m0=(1.0, -0.5), Sigma0=((1.0, 0.3), (0.3, 0.5)), T=20.0),
+            GaussianScenario(
+                d=2,
+                variant="sinkhorn",
+                qk="uniform_neg",
+                value="gram",
+                seed=35,
+                m0=(1.0, -0.5),
+                Sigma0=((1.0, 0.3), (0.3, 0.5)),
+                T=20.0,
+            ),
         ),
     )
 }

@@ -70,8 +70,7 @@ def check(scenario: Scenario, limits: Limits, systems: int = 1) -> float:
         steps = per * (scenario.frames - 1)
         if steps > limits.max_steps:
             raise BudgetError(
-                f"dt: T/dt = {steps} steps exceeds the limit of {limits.max_steps}; "
-                "increase dt or decrease T"
+                f"dt: T/dt = {steps} steps exceeds the limit of {limits.max_steps}; increase dt or decrease T"
             )
     out_bytes = scenario.frames * systems * n * d * (8 if scenario.dtype == "float64" else 4)
     if out_bytes > limits.max_output_bytes:

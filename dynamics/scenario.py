@@ -233,9 +233,7 @@ class Head:
         if unknown:
             raise ScenarioError(f"{name}: unknown keys {sorted(unknown)} (allowed: Q, K, V)")
         eye = [[float(i == j) for j in range(d)] for i in range(d)]
-        return cls(
-            **{m: MatrixSpec.parse(value.get(m, eye), f"{name}.{m}", d) for m in ("Q", "K", "V")}
-        )
+        return cls(**{m: MatrixSpec.parse(value.get(m, eye), f"{name}.{m}", d) for m in ("Q", "K", "V")})
 
     def to_json(self) -> dict[str, Any]:
         return {"Q": self.Q.to_json(), "K": self.K.to_json(), "V": self.V.to_json()}
@@ -375,13 +373,10 @@ class Scenario(JsonRecord):
             eig = np.linalg.eigvalsh(arr)
             if eig[0] <= 0:
                 raise ScenarioError(
-                    f"P: the ellipsoid matrix must be positive definite "
-                    f"(smallest eigenvalue {eig[0]:.3g})"
+                    f"P: the ellipsoid matrix must be positive definite (smallest eigenvalue {eig[0]:.3g})"
                 )
             if eig[-1] / eig[0] > 1e8:
-                raise ScenarioError(
-                    f"P: too ill-conditioned (condition number {eig[-1] / eig[0]:.3g} > 1e8)"
-                )
+                raise ScenarioError(f"P: too ill-conditioned (condition number {eig[-1] / eig[0]:.3g} > 1e8)")
             s(self, "P", P)
         if self.space == "ellipsoid" and self.P is None:
             raise ScenarioError("P: space='ellipsoid' needs the SPD matrix P of {x : xᵀPx = 1}")

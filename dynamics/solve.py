@@ -231,8 +231,7 @@ def _run_fixed(scenario, fld: AttentionField, X, t_frames, progress, stop):
                 t_frames[: k + 1],
                 xs[: k + 1],
                 FAILED,
-                f"the state became non-finite before t = {t_frames[k]:.4g}; "
-                f"try a smaller dt (now {h:.3g})",
+                f"the state became non-finite before t = {t_frames[k]:.4g}; try a smaller dt (now {h:.3g})",
                 steps,
                 h,
             )

@@ -1546,7 +1546,12 @@ EU_POLYTOPE = EuclideanEntry(
 )
 EU_HYPERPLANES = EuclideanEntry(
     predicates=lambda f: [
-        e_model(f), e_softmax(f), e_top_real(f), e_top_positive(f), e_top_simple(f), e_qk_on_top(f)
+        e_model(f),
+        e_softmax(f),
+        e_top_real(f),
+        e_top_positive(f),
+        e_top_simple(f),
+        e_qk_on_top(f),
     ],
     observer=_hyperplanes_observe,
     tolerance=(

@@ -51,16 +51,27 @@ GAP_SEEDS = (0, 1, 2)
 GAP_TIME = 1.0
 MAX_POINTS = 600
 CACHE = {"max_entries": 32, "show_spinner": False}
-VARIANT_LABELS = {"softmax": "softmax", "multihead": "multi-head", "l2": "L² (Kim et al.)",
-                  "sinkhorn": "Sinkhorn (doubly stochastic)"}
+VARIANT_LABELS = {
+    "softmax": "softmax",
+    "multihead": "multi-head",
+    "l2": "L² (Kim et al.)",
+    "sinkhorn": "Sinkhorn (doubly stochastic)",
+}
 
 
 # ------------------------------------------------------------------------------- cached compute
 @st.cache_data(**CACHE)
 def cached_ode(js: str) -> dict[str, Any]:
     r = solve_gaussian(GaussianScenario.from_json(js))
-    return {"t": np.array(r.t), "m": np.array(r.m), "Sigma": np.array(r.Sigma), "status": r.status,
-            "message": r.message, "blowup_time": r.blowup_time, "event_time": r.event_time}
+    return {
+        "t": np.array(r.t),
+        "m": np.array(r.m),
+        "Sigma": np.array(r.Sigma),
+        "status": r.status,
+        "message": r.message,
+        "blowup_time": r.blowup_time,
+        "event_time": r.event_time,
+    }
 
 
 @st.cache_data(**CACHE)
@@ -69,15 +80,30 @@ def cached_particles(js: str, n: int, seed: int, t_end: float) -> dict[str, Any]
     times = np.linspace(0.0, t_end, PARTICLE_FRAMES)
     gs = gs.replace(dt=max(gs.dt, t_end / MAX_PARTICLE_STEPS))
     pm = particle_moments(gs, n, seed, times, keep=MAX_POINTS)
-    return {"t": pm.t, "m": pm.m, "Sigma": pm.Sigma, "X": pm.X, "status": pm.status,
-            "message": pm.message, "info": pm.info, "dt": gs.dt}
+    return {
+        "t": pm.t,
+        "m": pm.m,
+        "Sigma": pm.Sigma,
+        "X": pm.X,
+        "status": pm.status,
+        "message": pm.message,
+        "info": pm.info,
+        "dt": gs.dt,
+    }
 
 
 @st.cache_data(**CACHE)
 def cached_gap(js: str, ns: tuple[int, ...], t: float) -> dict[str, Any]:
     g = moment_gap(GaussianScenario.from_json(js), ns=ns, seeds=GAP_SEEDS, time_=t)
-    return {"ns": g.ns, "gap": g.gap, "mean_err": g.mean_err, "cov_err": g.cov_err, "slope": g.slope,
-            "time": g.time, "message": g.message}
+    return {
+        "ns": g.ns,
+        "gap": g.gap,
+        "mean_err": g.mean_err,
+        "cov_err": g.cov_err,
+        "slope": g.slope,
+        "time": g.time,
+        "message": g.message,
+    }
 
 
 @st.cache_data(**CACHE)
@@ -102,8 +128,9 @@ def with_variant(gs: GaussianScenario, variant: str) -> GaussianScenario:
     return gs.replace(variant=variant, n_heads=1, heads=None)
 
 
-def build_scenario(preset_key: str, variant: str, T: float, seed: int, text: str
-                   ) -> tuple[GaussianScenario, str | None]:
+def build_scenario(
+    preset_key: str, variant: str, T: float, seed: int, text: str
+) -> tuple[GaussianScenario, str | None]:
     """(scenario, error): the JSON text if given and valid, else the preset with the controls."""
     base = PRESETS[preset_key].scenario
     gs = base
@@ -126,25 +153,59 @@ def build_scenario(preset_key: str, variant: str, T: float, seed: int, text: str
 def sidebar() -> dict[str, Any]:
     keys = list(PRESETS)
     with st.sidebar:
-        preset = st.selectbox("Preset", keys, format_func=lambda k: PRESETS[k].title, key=PRESET_KEY,
-                              help="Settings of the paper's experiments (§C.4) and of the §E.3 checks.")
+        preset = st.selectbox(
+            "Preset",
+            keys,
+            format_func=lambda k: PRESETS[k].title,
+            key=PRESET_KEY,
+            help="Settings of the paper's experiments (§C.4) and of the §E.3 checks.",
+        )
         base = PRESETS[preset].scenario
-        variant = st.selectbox("Attention", (AS_PRESET, *VARIANTS), key=VARIANT_KEY,
-                               format_func=lambda v: v if v == AS_PRESET else VARIANT_LABELS[v])
-        T = st.number_input("Horizon T", min_value=0.1, max_value=200.0, value=float(base.T), step=0.5,
-                            key=f"{T_KEY}_{preset}")
-        seed = st.number_input("Seed of generated Q, K, V", min_value=0, max_value=10_000,
-                               value=int(base.seed), step=1, key=f"{SEED_KEY}_{preset}",
-                               help="Only changes presets whose matrices are drawn at random.")
+        variant = st.selectbox(
+            "Attention",
+            (AS_PRESET, *VARIANTS),
+            key=VARIANT_KEY,
+            format_func=lambda v: v if v == AS_PRESET else VARIANT_LABELS[v],
+        )
+        T = st.number_input(
+            "Horizon T",
+            min_value=0.1,
+            max_value=200.0,
+            value=float(base.T),
+            step=0.5,
+            key=f"{T_KEY}_{preset}",
+        )
+        seed = st.number_input(
+            "Seed of generated Q, K, V",
+            min_value=0,
+            max_value=10_000,
+            value=int(base.seed),
+            step=1,
+            key=f"{SEED_KEY}_{preset}",
+            help="Only changes presets whose matrices are drawn at random.",
+        )
         n = st.select_slider("Particles n", N_OPTIONS, value=N_DEFAULT, key=N_KEY)
         frame = st.slider("Time shown (fraction of the run)", 0.0, 1.0, 1.0, 0.05, key=FRAME_KEY)
-        gap = st.toggle("Measure the gap against n", value=True, key=GAP_KEY,
-                        help=f"{len(GAP_SEEDS)} seeds per n; a few seconds the first time.")
+        gap = st.toggle(
+            "Measure the gap against n",
+            value=True,
+            key=GAP_KEY,
+            help=f"{len(GAP_SEEDS)} seeds per n; a few seconds the first time.",
+        )
         with st.expander("Scenario as JSON"):
-            text = st.text_area("Paste a scenario (overrides the controls)", value="", key=JSON_KEY,
-                                height=120)
-    return {"preset": preset, "variant": variant, "T": float(T), "seed": int(seed), "n": int(n),
-            "frame": float(frame), "gap": bool(gap), "text": text}
+            text = st.text_area(
+                "Paste a scenario (overrides the controls)", value="", key=JSON_KEY, height=120
+            )
+    return {
+        "preset": preset,
+        "variant": variant,
+        "T": float(T),
+        "seed": int(seed),
+        "n": int(n),
+        "frame": float(frame),
+        "gap": bool(gap),
+        "text": text,
+    }
 
 
 # ------------------------------------------------------------------------------- page
@@ -186,11 +247,17 @@ def main() -> None:
     if part is not None:
         tp, mp, Sp = part["t"], part["m"], part["Sigma"]
         info = part["info"]
-        sk = (f" Sinkhorn: ≤ {info['sinkhorn_max_iterations']} iterations per evaluation, marginal "
-              f"error ≤ {info['sinkhorn_error']:.1e} (tol {info['sinkhorn_tol']:g}, cap "
-              f"{info['sinkhorn_max_iter']})." if "sinkhorn_error" in info else "")
-        st.caption(f"{note}Particles: n = {n} samples of N(m₀, Σ₀), RK4 step {part['dt']:.3g}; "
-                   f"{part['message']}.{sk}")
+        sk = (
+            f" Sinkhorn: ≤ {info['sinkhorn_max_iterations']} iterations per evaluation, marginal "
+            f"error ≤ {info['sinkhorn_error']:.1e} (tol {info['sinkhorn_tol']:g}, cap "
+            f"{info['sinkhorn_max_iter']})."
+            if "sinkhorn_error" in info
+            else ""
+        )
+        st.caption(
+            f"{note}Particles: n = {n} samples of N(m₀, Σ₀), RK4 step {part['dt']:.3g}; "
+            f"{part['message']}.{sk}"
+        )
 
     eig = np.linalg.eigvalsh(Sigma)[:, ::-1]
     eigp = None if Sp is None else np.linalg.eigvalsh(Sp)[:, ::-1]
@@ -209,32 +276,50 @@ def main() -> None:
     c3, c4 = st.columns(2)
     with c3:
         if gs.d == 2:
-            st.plotly_chart(mf.ellipse_figure(m[k], Sigma[k], mp_k, Sp_k, pts, t_show), key="mf_ellipse",
-                            width="stretch")
+            st.plotly_chart(
+                mf.ellipse_figure(m[k], Sigma[k], mp_k, Sp_k, pts, t_show), key="mf_ellipse", width="stretch"
+            )
         elif gs.d == 3:
-            st.plotly_chart(mf.ellipsoid_figure(m[k], Sigma[k], mp_k, Sp_k, pts, t_show), key="mf_ellipsoid",
-                            width="stretch")
+            st.plotly_chart(
+                mf.ellipsoid_figure(m[k], Sigma[k], mp_k, Sp_k, pts, t_show),
+                key="mf_ellipsoid",
+                width="stretch",
+            )
         else:
             st.info(f"d = {gs.d}: the covariance is shown through its eigenvalues only.")
     with c4:
         if gs.d == 2:
             fam = cached_family(js)
-            st.plotly_chart(mf.disk_figure(disk_coords(Sigma), None if Sp is None else disk_coords(Sp), fam,
-                                           disk_coords(Sigma[k])), key="mf_disk", width="stretch")
-            st.caption("Boundary = rank one; centre = isotropic. Grey: the same weights from other Σ₀ "
-                       "of equal trace (the authors' grids of initial covariances, thinned).")
+            st.plotly_chart(
+                mf.disk_figure(
+                    disk_coords(Sigma), None if Sp is None else disk_coords(Sp), fam, disk_coords(Sigma[k])
+                ),
+                key="mf_disk",
+                width="stretch",
+            )
+            st.caption(
+                "Boundary = rank one; centre = isotropic. Grey: the same weights from other Σ₀ "
+                "of equal trace (the authors' grids of initial covariances, thinned)."
+            )
         else:
             tr = np.trace(Sigma, axis1=1, axis2=2)
-            st.markdown(f"**Σ/tr Σ at t = {t_show:.3g}** (largest eigenvalue share "
-                        f"{eig[k, 0] / tr[k]:.3f}; 1 = rank one)")
+            st.markdown(
+                f"**Σ/tr Σ at t = {t_show:.3g}** (largest eigenvalue share "
+                f"{eig[k, 0] / tr[k]:.3f}; 1 = rank one)"
+            )
             st.dataframe(np.round(Sigma[k] / tr[k], 4))
     if v["gap"] and t_end > 0:
         ns = GAP_NS_SINKHORN if gs.variant == "sinkhorn" else GAP_NS
         g = cached_gap(js, ns, min(GAP_TIME, gs.T))
-        st.plotly_chart(mf.gap_figure(g["ns"], g["gap"], g["mean_err"], g["cov_err"], g["slope"], g["time"]),
-                        key="mf_gap_fig", width="stretch")
-        st.caption(f"{g['message']}; rms over seeds {', '.join(map(str, GAP_SEEDS))} of the gap "
-                   "(‖Δm‖² + ‖ΔΣ‖_F²)^½ — the O(n^{-1/2}) of sampling, carried along by the flow.")
+        st.plotly_chart(
+            mf.gap_figure(g["ns"], g["gap"], g["mean_err"], g["cov_err"], g["slope"], g["time"]),
+            key="mf_gap_fig",
+            width="stretch",
+        )
+        st.caption(
+            f"{g['message']}; rms over seeds {', '.join(map(str, GAP_SEEDS))} of the gap "
+            "(‖Δm‖² + ‖ΔΣ‖_F²)^½ — the O(n^{-1/2}) of sampling, carried along by the flow."
+        )
     with st.expander("This scenario (JSON) — paste it back in the sidebar to edit"):
         st.code(gs.to_json(indent=1), language="json")
         W = gs.weights()
@@ -251,5 +336,7 @@ except ScenarioError as exc:
     st.error(f"Something in this view is not a valid scenario: {exc}", icon=":material/error:")
 except Exception as exc:  # the page must never show a traceback to a class
     log.exception("mean-field page failed")
-    st.error(f"Something went wrong while drawing this view ({type(exc).__name__}: {exc}).",
-             icon=":material/error:")
+    st.error(
+        f"Something went wrong while drawing this view ({type(exc).__name__}: {exc}).",
+        icon=":material/error:",
+    )

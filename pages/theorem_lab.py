@@ -261,16 +261,29 @@ def sidebar(theorem_id: str, base: Scenario | None) -> dict[str, Any]:
     v1_free = base is not None and v1_of(base) is not None
     st.markdown("**Break it by hand** — each ✓/✗ follows live")
     st.toggle(
-        "Causal mask", key=MASK_KEY, disabled=euclid, **PERSIST,
+        "Causal mask",
+        key=MASK_KEY,
+        disabled=euclid,
+        **PERSIST,
         help="Token i attends only to tokens 1…i (auto-regressive). Off: full attention.",
     )
     st.number_input(
-        "Heads", min_value=HEADS_RANGE[0], max_value=HEADS_RANGE[1], step=1, key=HEADS_KEY,
-        disabled=euclid, **PERSIST,
+        "Heads",
+        min_value=HEADS_RANGE[0],
+        max_value=HEADS_RANGE[1],
+        step=1,
+        key=HEADS_KEY,
+        disabled=euclid,
+        **PERSIST,
         help="Number of attention heads. Extra heads get random Q, K and the first head's V.",
     )
     st.slider(
-        "V's eigenvalue λ₁", min_value=V1_RANGE[0], max_value=V1_RANGE[1], step=0.1, key=V1_KEY, **PERSIST,
+        "V's eigenvalue λ₁",
+        min_value=V1_RANGE[0],
+        max_value=V1_RANGE[1],
+        step=0.1,
+        key=V1_KEY,
+        **PERSIST,
         disabled=not v1_free,
         help=(
             "V = diag(λ₁, …): the first eigenvalue of V's spectrum (for V = I the others stay 1); "
@@ -280,14 +293,24 @@ def sidebar(theorem_id: str, base: Scenario | None) -> dict[str, Any]:
         ),
     )
     st.selectbox(
-        "Initial tokens", INIT_OPTIONS, key=INIT_KEY, format_func=INIT_LABELS.__getitem__,
-        disabled=euclid, **PERSIST,
+        "Initial tokens",
+        INIT_OPTIONS,
+        key=INIT_KEY,
+        format_func=INIT_LABELS.__getitem__,
+        disabled=euclid,
+        **PERSIST,
         help="'as loaded' keeps the preset's (or counter-example's) tokens.",
     )
     if base is not None:
         st.caption("Loaded tokens: " + ("explicit positions" if base.x0 is not None else _init_words(base)))
-    st.button("Back to the preset", icon=":material/restart_alt:", on_click=_back_to_preset, disabled=euclid,
-              width="stretch", key="lab_reset")
+    st.button(
+        "Back to the preset",
+        icon=":material/restart_alt:",
+        on_click=_back_to_preset,
+        disabled=euclid,
+        width="stretch",
+        key="lab_reset",
+    )
     ss = _state()
     return {k: ss[k] for k in CONTROL_KEYS}
 
@@ -354,8 +377,10 @@ def scenario_panel(theorem_id: str, scenario: Scenario | None, preset: Preset | 
 
 def status_line(scenario: Scenario, base: Scenario, preset: Preset | None, origin: str | None) -> None:
     if origin is not None and origin != "the link's scenario":
-        st.info(f"**Counter-example loaded:** {origin}. Watch the ✗ and what the run does now.",
-                icon=":material/call_split:")
+        st.info(
+            f"**Counter-example loaded:** {origin}. Watch the ✗ and what the run does now.",
+            icon=":material/call_split:",
+        )
     elif origin is not None:
         st.caption("Scenario from the link.")
     if scenario != base:
@@ -375,7 +400,11 @@ def main() -> None:
     raw = st.query_params.get_all(THEOREM_KEY)
     with st.sidebar:
         theorem_id = st.selectbox(
-            "Theorem", IDS, index=IDS.index(DEFAULT_THEOREM), key=THEOREM_KEY, bind="query-params",
+            "Theorem",
+            IDS,
+            index=IDS.index(DEFAULT_THEOREM),
+            key=THEOREM_KEY,
+            bind="query-params",
             persist_state="session",
             help="A result of the papers (dynamics.theorems); its preset loads with it.",
         )
@@ -387,8 +416,10 @@ def main() -> None:
         )
     link_problem = ensure_loaded(theorem_id)
     if link_problem:
-        st.error(f"The link's scenario was refused ({link_problem}); showing the preset.",
-                 icon=":material/link_off:")
+        st.error(
+            f"The link's scenario was refused ({link_problem}); showing the preset.",
+            icon=":material/link_off:",
+        )
     ss = _state()
     base = None if ss.get(BASE) is None else Scenario.from_json(ss[BASE])
     preset = preset_for(theorem_id)
@@ -420,8 +451,14 @@ def main() -> None:
                 st.error(f"This scenario cannot be run: {exc}", icon=":material/error:")
                 cards = evaluate(scenario)
             card = next(c for c in cards if c.id == theorem_id)
-            theorem_card(card, compact=False, key="lab", scenario=scenario,
-                         on_counter_example=_load_counter_example, run_summary=run_summary(scenario))
+            theorem_card(
+                card,
+                compact=False,
+                key="lab",
+                scenario=scenario,
+                on_counter_example=_load_counter_example,
+                run_summary=run_summary(scenario),
+            )
     with right:
         if scenario is None:
             st.info(

@@ -131,8 +131,16 @@ def test_p3_4_instantaneous_rates(variant: str) -> None:
     d = 2
     Q, K = 0.5 * rng.standard_normal((d, d)), 0.5 * rng.standard_normal((d, d))
     V = 0.5 * rng.standard_normal((d, d))
-    gs = GaussianScenario(d=d, variant=variant, Q=Q, K=K, V=V, m0=(0.3, -0.2),
-                          Sigma0=((1.0, 0.3), (0.3, 0.6)), n_heads=2 if variant == "multihead" else 1)
+    gs = GaussianScenario(
+        d=d,
+        variant=variant,
+        Q=Q,
+        K=K,
+        V=V,
+        m0=(0.3, -0.2),
+        Sigma0=((1.0, 0.3), (0.3, 0.6)),
+        n_heads=2 if variant == "multihead" else 1,
+    )
     X = sample_particles(gs, 3000, seed=1)
     m, S = empirical_moments(X)
     dm_emp, dS_emp = empirical_rates(gs, X)
@@ -167,8 +175,17 @@ def test_p3_5_rank_preserved(variant: str) -> None:
     d = 4
     B = rng.standard_normal((d, 2))
     S0 = B @ B.T  # rank 2
-    gs = GaussianScenario(d=d, variant=variant, qk="gaussian", value="gaussian", seed=2, Sigma0=S0,
-                          m0=(1.0, 0.0, 0.0, 0.0), T=1.0, n_heads=2 if variant == "multihead" else 1)
+    gs = GaussianScenario(
+        d=d,
+        variant=variant,
+        qk="gaussian",
+        value="gaussian",
+        seed=2,
+        Sigma0=S0,
+        m0=(1.0, 0.0, 0.0, 0.0),
+        T=1.0,
+        n_heads=2 if variant == "multihead" else 1,
+    )
     r = solve_gaussian(gs)
     assert r.success, r.message
     _assert_psd_path(r.Sigma)
@@ -185,16 +202,16 @@ def test_p3_6_low_rank_limit(d: int) -> None:
     for seed in range(3):
         rng = np.random.default_rng([6, d, seed])
         S0 = _spd(rng, d)
-        gs = GaussianScenario(d=d, qk="gaussian_neg", qk_rank=d // 2, value="identity", seed=seed,
-                              Sigma0=S0, T=2000.0, frames=3)
+        gs = GaussianScenario(
+            d=d, qk="gaussian_neg", qk_rank=d // 2, value="identity", seed=seed, Sigma0=S0, T=2000.0, frames=3
+        )
         r = solve_gaussian(gs)
         assert r.status == SUCCESS, r.message
         A = gs.weights().A[0]
         lim = limit_identity_V(A, S0)
         assert np.linalg.matrix_rank(lim, tol=1e-8) == expected
         # decaying eigenvalues ~ 1/(t s); T = 2000 puts them far below the authors' 0.1 threshold
-        assert numerical_rank(r.Sigma[-1], tol=0.1 * min(1.0, np.linalg.eigvalsh(lim)[-expected])) \
-            == expected
+        assert numerical_rank(r.Sigma[-1], tol=0.1 * min(1.0, np.linalg.eigvalsh(lim)[-expected])) == expected
         assert np.abs(r.Sigma[-1] - lim).max() <= 0.02 * np.abs(lim).max()
 
 
@@ -311,8 +328,10 @@ def test_json_round_trip() -> None:
         s = p.scenario
         assert GaussianScenario.from_json(s.to_json()) == s
         assert GaussianScenario.from_dict(json.loads(json.dumps(s.to_dict()))) == s
-    heads = [{"Q": [[1.0, 0.0]], "K": [[0.0, 1.0]], "V": [[1.0, 0.5]], "W": [[1.0], [0.0]]},
-             {"Q": [[0.0, 1.0]], "K": [[1.0, 0.0]], "V": [[0.2, 1.0]], "W": [[0.0], [1.0]]}]
+    heads = [
+        {"Q": [[1.0, 0.0]], "K": [[0.0, 1.0]], "V": [[1.0, 0.5]], "W": [[1.0], [0.0]]},
+        {"Q": [[0.0, 1.0]], "K": [[1.0, 0.0]], "V": [[0.2, 1.0]], "W": [[0.0], [1.0]]},
+    ]
     s = GaussianScenario(d=2, variant="multihead", heads=heads)
     assert GaussianScenario.from_json(s.to_json()) == s and s.n_heads == 2
     with pytest.raises(ScenarioError, match="unknown"):
@@ -326,9 +345,12 @@ def test_explicit_heads_equal_split_heads() -> None:
     base = GaussianScenario(d=2, variant="multihead", n_heads=2, qk="gaussian", value="gaussian", seed=3)
     Q, K, V = base.matrices()
     eye = np.eye(2)
-    heads = [{"Q": Q[h:h + 1], "K": K[h:h + 1], "V": V[h:h + 1], "W": eye[:, h:h + 1]} for h in range(2)]
-    explicit = GaussianScenario(d=2, variant="multihead", heads=[{k: v.tolist() for k, v in h.items()}
-                                                                for h in heads])
+    heads = [
+        {"Q": Q[h : h + 1], "K": K[h : h + 1], "V": V[h : h + 1], "W": eye[:, h : h + 1]} for h in range(2)
+    ]
+    explicit = GaussianScenario(
+        d=2, variant="multihead", heads=[{k: v.tolist() for k, v in h.items()} for h in heads]
+    )
     S = np.array([[1.0, 0.2], [0.2, 0.5]])
     for a, b in zip(moment_rates(base, np.ones(2), S), moment_rates(explicit, np.ones(2), S), strict=True):
         np.testing.assert_allclose(a, b, atol=1e-14)

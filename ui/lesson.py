@@ -251,6 +251,7 @@ export default function (component) {
 }
 """
 
+
 @functools.cache
 def _copy_component() -> Any:
     import streamlit as st

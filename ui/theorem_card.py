@@ -231,7 +231,7 @@ def _assumption_html(card: Card, *, details: bool) -> str:
             f'<div class="adx-assumption" data-holds="{str(a.holds).lower()}" data-name="{name}" '
             f'title="{html.escape(a.detail)}" style="margin:0 0 0.35rem 0;line-height:1.35">'
             f'<span style="color:{color};font-weight:700;display:inline-block;width:1.4rem">'
-            f'{"✓" if a.holds else "✗"}</span><b>{html.escape(what)}</b>{value}{detail}</div>'
+            f"{'✓' if a.holds else '✗'}</span><b>{html.escape(what)}</b>{value}{detail}</div>"
         )
     return "".join(rows)
 
@@ -319,8 +319,13 @@ def _counter_example_buttons(
             st.markdown("**Break an assumption** — one click loads the broken scenario:")
         for i, (label, ce) in enumerate(examples):
             if st.button(
-                label, key=f"{key}_ce_{i}", on_click=remember, args=(label, ce), width="stretch",
-                icon=":material/call_split:", wrap=True,
+                label,
+                key=f"{key}_ce_{i}",
+                on_click=remember,
+                args=(label, ce),
+                width="stretch",
+                icon=":material/call_split:",
+                wrap=True,
             ):
                 clicked = label
     return clicked
@@ -352,8 +357,11 @@ def theorem_card(
             _assumption_lines(card, details=False)
             _observation(card, compact=True, run_summary=run_summary)
             if not card.applies and not is_euclidean(card):
-                st.caption("What the theorem would need: " + ", ".join(
-                    assumption_label(n)[0] for n in broken(card)) + ".")
+                st.caption(
+                    "What the theorem would need: "
+                    + ", ".join(assumption_label(n)[0] for n in broken(card))
+                    + "."
+                )
             clicked = None
             if scenario is not None and on_counter_example is not None:
                 clicked = _counter_example_buttons(card, scenario, key, on_counter_example, compact=True)
@@ -362,8 +370,10 @@ def theorem_card(
             return clicked
 
         st.markdown(f"#### {card.title}")
-        st.markdown(f"{_badge(card)} <small style='opacity:0.7'>{html.escape(card.source)}</small>",
-                    unsafe_allow_html=True)
+        st.markdown(
+            f"{_badge(card)} <small style='opacity:0.7'>{html.escape(card.source)}</small>",
+            unsafe_allow_html=True,
+        )
         if is_euclidean(card):
             st.info(f"**This result {EUCLIDEAN_MESSAGE}.**", icon=":material/construction:")
         st.markdown("**Assumptions** — each ✓/✗ recomputed from the scenario, with the number deciding it")
