@@ -9,7 +9,8 @@ Public JSON keys (a contract: keys are added, never renamed)::
     x0 | n, d, seed         explicit n×d tokens, or the size and seed of generated ones
     heads                   [{"Q": M, "K": M, "V": M}, ...]; M a d×d matrix or
                             {"const": M0, "sin": M1, "omega": w, "phase": p} = M0 + M1 sin(w t + p)
-    attention               "softmax" | "unnormalized" | "l2" | "sinkhorn" | "sigmoid" (dynamics.attention)
+    attention               a kind of the registry dynamics.attention.KINDS: "softmax" | "unnormalized" |
+                            "l2" | "sinkhorn" | "sigmoid"
     beta, mask              inverse temperature; "none" | "causal"
     space, P                "sphere" | "ellipsoid" with P the SPD matrix of {x : xᵀPx = 1}
     T, integrator, dt       horizon; "euler" | "rk4" | "adaptive"; step
@@ -40,16 +41,19 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from .attention import SINKHORN_CAUSAL_REASON
+from . import attention
 from .errors import ScenarioError
-
-Matrix = tuple[tuple[float, ...], ...]
-Vector = tuple[float, ...]
+from .validate import Matrix, Vector, load_json
+from .validate import boolean as _boolean
+from .validate import choice as _choice
+from .validate import matrix as _matrix
+from .validate import number as _number
+from .validate import vector as _vector
 
 INIT_KINDS = ("uniform", "hemisphere", "cap", "antipodal", "great_circle")
 VALUE_KINDS = ("identity", "spectrum", "gaussian")
 QK_KINDS = ("identity", "spd", "gaussian")
-ATTENTION_KINDS = ("softmax", "unnormalized", "l2", "sinkhorn", "sigmoid")
+ATTENTION_KINDS = attention.kinds_for("sphere")
 MASKS = ("none", "causal")
 SPACES = ("sphere", "ellipsoid")
 INTEGRATORS = ("euler", "rk4", "adaptive")
@@ -59,84 +63,8 @@ BASES = ("identity", "random")
 
 # Hard bounds on single values: a scenario outside them is nonsense, not merely expensive.
 # (Expense is judged by dynamics.limits.Limits, which callers may tighten.)
-_MAX_ABS = 1e6
 _MAX_BETA = 1e4
 _MAX_T = 1e5
-
-
-def _matrix(value: Any, name: str, shape: tuple[int, int] | None = None) -> Matrix:
-    """Validate a matrix given as nested sequences and return it as a tuple of tuples."""
-    try:
-        arr = np.asarray(value, dtype=float)
-    except (TypeError, ValueError, OverflowError, RecursionError) as exc:
-        raise ScenarioError(f"{name}: expected a matrix of numbers ({exc})") from None
-    if arr.ndim != 2 or arr.size == 0:
-        raise ScenarioError(f"{name}: expected a non-empty 2-D matrix, got shape {arr.shape}")
-    if shape is not None and arr.shape != shape:
-        raise ScenarioError(f"{name}: expected shape {shape}, got {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ScenarioError(f"{name}: entries must be finite numbers")
-    if np.abs(arr).max() > _MAX_ABS:
-        raise ScenarioError(f"{name}: entries must be at most {_MAX_ABS:g} in absolute value")
-    return tuple(tuple(float(v) for v in row) for row in arr)
-
-
-def _vector(value: Any, name: str, length: int | None = None) -> Vector:
-    try:
-        arr = np.asarray(value, dtype=float)
-    except (TypeError, ValueError, OverflowError, RecursionError) as exc:
-        raise ScenarioError(f"{name}: expected a list of numbers ({exc})") from None
-    if arr.ndim != 1 or arr.size == 0:
-        raise ScenarioError(f"{name}: expected a non-empty list of numbers")
-    if length is not None and arr.size != length:
-        raise ScenarioError(f"{name}: expected {length} numbers (one per dimension), got {arr.size}")
-    if not np.all(np.isfinite(arr)):
-        raise ScenarioError(f"{name}: entries must be finite numbers")
-    if np.abs(arr).max() > _MAX_ABS:
-        raise ScenarioError(f"{name}: entries must be at most {_MAX_ABS:g} in absolute value")
-    return tuple(float(v) for v in arr)
-
-
-def _number(value: Any, name: str, lo: float, hi: float, *, integer: bool = False) -> Any:
-    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        if isinstance(value, str):
-            try:
-                value = float(value)
-            except ValueError:
-                raise ScenarioError(f"{name}: expected a number, got {value!r}") from None
-        else:
-            raise ScenarioError(f"{name}: expected a number, got {type(value).__name__}")
-    try:
-        as_float = float(value)
-    except OverflowError:  # a Python int beyond the float range
-        raise ScenarioError(f"{name}: must be between {lo:g} and {hi:g}; got a huge number") from None
-    if not math.isfinite(as_float):
-        raise ScenarioError(f"{name}: must be a finite number")
-    if integer:
-        if float(value) != int(value):
-            raise ScenarioError(f"{name}: expected a whole number, got {value}")
-        value = int(value)
-    else:
-        value = float(value)
-    if not lo <= value <= hi:
-        raise ScenarioError(f"{name}: must be between {lo:g} and {hi:g}, got {value:g}")
-    return value
-
-
-def _choice(value: Any, name: str, options: tuple[str, ...]) -> str:
-    if not isinstance(value, str) or value not in options:
-        raise ScenarioError(f"{name}: must be one of {', '.join(options)}; got {value!r}")
-    return value
-
-
-def _boolean(value: Any, name: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("true", "1", "yes", "false", "0", "no"):
-        return value.lower() in ("true", "1", "yes")
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    raise ScenarioError(f"{name}: expected true or false, got {value!r}")
 
 
 def _spectral_bound(m: np.ndarray) -> float:
@@ -287,7 +215,7 @@ class Scenario(JsonRecord):
     qk_amp: float = 0.0
     qk_omega: float = 1.0
     # model
-    attention: Literal["softmax", "unnormalized", "l2", "sinkhorn", "sigmoid"] = "softmax"
+    attention: str = "softmax"  # a kind of dynamics.attention.KINDS
     beta: float = 1.0
     mask: Literal["none", "causal"] = "none"
     space: Literal["sphere", "ellipsoid"] = "sphere"
@@ -301,7 +229,7 @@ class Scenario(JsonRecord):
     atol: float = 1e-9
     frames: int = 101
     dtype: Literal["float64", "float32"] = "float64"
-    # attention variants (dynamics.attention)
+    # parameters of the attention kinds (declared, with their bounds, in dynamics.attention)
     sinkhorn_tol: float = 1e-9
     sinkhorn_iters: int = 200
     sigmoid_bias: float = 0.0
@@ -396,11 +324,11 @@ class Scenario(JsonRecord):
         if self.integrator == "adaptive" and self.dtype == "float32" and self.rtol < 1e-6:
             # A float32 field is only accurate to ~1e-7: tighter tolerances make solve_ivp crawl.
             raise ScenarioError("rtol: float32 resolves about 1e-7; use rtol ≥ 1e-6 or dtype float64")
-        s(self, "sinkhorn_tol", _number(self.sinkhorn_tol, "sinkhorn_tol", 1e-15, 0.1))
-        s(self, "sinkhorn_iters", _number(self.sinkhorn_iters, "sinkhorn_iters", 1, 10_000, integer=True))
-        s(self, "sigmoid_bias", _number(self.sigmoid_bias, "sigmoid_bias", -_MAX_ABS, _MAX_ABS))
-        if self.attention == "sinkhorn" and self.mask == "causal":
-            raise ScenarioError(SINKHORN_CAUSAL_REASON)
+        for p in attention.all_params():  # every kind's parameters, with the registry's bounds
+            s(self, p.name, _number(getattr(self, p.name), p.name, p.lo, p.hi, integer=p.integer))
+        kind = attention.kind(self.attention)
+        if self.mask == "causal" and not kind.supports_causal:
+            raise ScenarioError(kind.causal_reason)
 
     # ------------------------------------------------------------------ derived
     @property
@@ -482,22 +410,12 @@ class Scenario(JsonRecord):
                     raise ScenarioError(f"{key}: expected comma-separated numbers") from None
             elif key in cls.MATRIX_KEYS or key == "heads":
                 try:
-                    data[key] = json.loads(raw)
-                except (ValueError, RecursionError):  # JSONDecodeError is a ValueError
-                    raise ScenarioError(f"{key}: expected a JSON matrix") from None
+                    data[key] = load_json(raw)
+                except ScenarioError as exc:
+                    raise ScenarioError(f"{key}: expected a JSON matrix ({exc})") from None
             else:
                 data[key] = raw
         return cls.from_dict(data)
-
-
-def load_json(text: str) -> Any:
-    """json.loads with every failure (syntax, over-long integers, absurd nesting) as ScenarioError."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ScenarioError(f"not valid JSON: {exc.msg} at line {exc.lineno}") from None
-    except (ValueError, RecursionError) as exc:
-        raise ScenarioError(f"not valid JSON: {str(exc)[:120]}") from None
 
 
 def _short(x: float) -> str:

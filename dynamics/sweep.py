@@ -67,11 +67,24 @@ from typing import Any
 import numpy as np
 from scipy.integrate import solve_ivp
 
-from .errors import BudgetError, ScenarioError
-from .initial import initial_tokens
-from .scenario import Scenario, _boolean, _choice, _number, load_json
+from . import limits as _limits
 
-SUCCESS, CANCELLED, FAILED = 0, 2, -1
+# the run's status and progress types, re-exported (pages import them from here)
+from ._integrate import CANCELLED as CANCELLED
+from ._integrate import FAILED as FAILED
+from ._integrate import SUCCESS as SUCCESS
+from ._integrate import Abort, Outcome, report, steps_per_interval
+from ._integrate import Progress as Progress
+from .errors import ScenarioError
+from .initial import initial_tokens
+from .limits import SweepLimits
+from .scenario import Scenario
+from .threads import blas_threads
+from .validate import boolean as _boolean
+from .validate import choice as _choice
+from .validate import load_json
+from .validate import number as _number
+
 STATISTICS = ("pairs", "clusters")
 QK_FAMILIES = ("identity", "gaussian", "goe")
 V_FAMILIES = ("identity", "gaussian", "plus_qk", "minus_qk")
@@ -88,20 +101,6 @@ _SCENARIO_FIELDS = frozenset(f.name for f in fields(Scenario))
 # Scenario fields a sweep does not use (it generates its own weights, tokens from seeds, Euler).
 _UNUSED = ("x0", "heads", "mask", "space", "P", "value", "v_eigs", "qk", "qk_eigs", "qk_amp")
 _MAX_LOGIT = 60.0  # above this |β⟨x, Ay⟩|, shift the softmax logits by β·max
-
-
-@dataclass(frozen=True)
-class SweepLimits:
-    """Caps checked before a sweep runs (the app passes tighter ones)."""
-
-    max_systems: int = 1_000_000  # systems in total (over β and the n/d/heads grid)
-    max_betas: int = 2000
-    max_checkpoints: int = 5000
-    max_steps: int = 100_000
-    max_n: int = 1024
-    max_d: int = 1024
-    max_heads: int = 16
-    max_work: float = 1e14  # ≈ flops: systems · steps · heads · n² · (d + 8)
 
 
 def _int_list(value: Any, name: str, lo: int, hi: int) -> tuple[int, ...] | None:
@@ -216,8 +215,8 @@ class Sweep:
 
     @property
     def steps(self) -> int:
-        """Euler steps of length h = T/steps ≤ dt."""
-        return _n_steps(self.base.T, self.base.dt)
+        """Euler steps of length h = T/steps ≤ dt (the core's one formula)."""
+        return steps_per_interval(self.base.T, self.base.dt)
 
     @property
     def h(self) -> float:
@@ -227,8 +226,9 @@ class Sweep:
         return np.linspace(0.0, self.base.T, self.checkpoints)
 
     def checkpoint_steps(self) -> np.ndarray:
-        """Steps after which each checkpoint's state is measured: ceil(t_k/h)."""
-        m = np.ceil(self.times() / self.h - 1e-9).astype(np.int64)
+        """Steps after which each checkpoint's state is measured: ceil(t_k/h) (t_k/h rounded when it
+        is a whole number to a relative 1e-9, as every step count of the engine)."""
+        m = np.array([steps_per_interval(float(t), self.h) for t in self.times()], dtype=np.int64)
         return np.clip(m, 0, self.steps)
 
     def seeds(self) -> np.ndarray:
@@ -269,27 +269,37 @@ class Sweep:
         """The engine scenario of one system (weights: identity families only; else explicit)."""
         return self.base.replace(n=n, d=d, n_heads=heads, beta=float(beta), seed=int(seed))
 
+    def memory(self, chunk_systems: int = 2048) -> float:
+        """≈ bytes of the sweep: per-chunk state and score arrays, and the statistics kept."""
+        item = self.dtype.itemsize
+        per_chunk = max(
+            min(self.total_systems(), chunk_systems) * item * (2.0 * n * n * h + 8.0 * n * d)
+            for n, d, h in self.grid()
+        )
+        kept = len(self.grid()) * len(self.betas) * self.checkpoints * len(self.statistics)
+        if self.per_system:
+            kept *= 4 * self.systems
+        return per_chunk + 8.0 * kept
+
     def check(self, limits: SweepLimits | None = None) -> float:
-        """Raise BudgetError if over ``limits``; return the work estimate."""
+        """Raise BudgetError if over ``limits`` (sizes, work, memory); return the work estimate."""
         lim = limits or SweepLimits()
-        for name, value, cap in (
-            ("systems", self.total_systems(), lim.max_systems),
-            ("betas", len(self.betas), lim.max_betas),
-            ("checkpoints", self.checkpoints, lim.max_checkpoints),
-            ("T/dt", self.steps, lim.max_steps),
-        ):
-            if value > cap:
-                raise BudgetError(f"{name}: {value} exceeds the sweep limit of {cap}")
+        _limits.check_sizes(
+            (
+                ("systems", self.total_systems(), lim.max_systems),
+                ("betas", len(self.betas), lim.max_betas),
+                ("checkpoints", self.checkpoints, lim.max_checkpoints),
+                ("T/dt", self.steps, lim.max_steps),
+            ),
+            "the sweep",
+        )
         for n, d, h in self.grid():
-            for name, value, cap in (("n", n, lim.max_n), ("d", d, lim.max_d), ("heads", h, lim.max_heads)):
-                if value > cap:
-                    raise BudgetError(f"{name}: {value} exceeds the sweep limit of {cap}")
-        work = self.work()
-        if work > lim.max_work:
-            raise BudgetError(
-                f"work budget: this sweep needs about {work:.2g} flops, more than the limit of "
-                f"{lim.max_work:.2g}; reduce systems, betas, n or T"
+            _limits.check_sizes(
+                (("n", n, lim.max_n), ("d", d, lim.max_d), ("heads", h, lim.max_heads)), "the sweep"
             )
+        work = self.work()
+        _limits.check_work(work, 0.0, lim.max_work, "reduce systems, betas, n or T")
+        _limits.check_memory(self.memory(), lim.max_memory, "reduce systems, betas or checkpoints")
         return work
 
     def replace(self, **changes: Any) -> Sweep:
@@ -355,13 +365,9 @@ def _base_from_dict(data: Mapping[str, Any]) -> Scenario:
         raise ScenarioError(f"base: {exc}") from None
 
 
-def _n_steps(T: float, dt: float) -> int:
-    return max(1, math.ceil(T / dt - 1e-9))
-
-
 # ------------------------------------------------------------------------------------ results
 @dataclass(frozen=True)
-class SweepResult:
+class SweepResult(Outcome):
     """Statistics of a sweep: ``stats[name]`` has shape (*grid_shape, len(betas), K).
 
     Rows of β values not finished (cancelled or failed chunks) are NaN.
@@ -381,10 +387,6 @@ class SweepResult:
     def stat(self) -> np.ndarray:
         """The first requested statistic."""
         return self.stats[self.sweep.statistics[0]]
-
-    @property
-    def success(self) -> bool:
-        return self.status == SUCCESS
 
     def to_npz(self, file: Any) -> None:
         arrays: dict[str, Any] = {
@@ -704,7 +706,7 @@ def integrate_systems(
             if step == sweep.steps:
                 break
             if cancel is not None and step % 16 == 0 and cancel():
-                raise _Cancelled
+                raise Abort(CANCELLED, "cancelled")
             if epoch_of is not None:
                 kern.set_epoch(epoch_of(step), heads)
             kern.step()
@@ -714,10 +716,6 @@ def integrate_systems(
     if return_state:
         out["state"] = np.array(state)
     return out
-
-
-class _Cancelled(Exception):
-    pass
 
 
 def _set(ck: np.ndarray) -> frozenset:
@@ -770,9 +768,10 @@ def _run_chunk(sweep_json: str, chunk: Chunk) -> dict[str, Any]:
     nb, nsys = chunk.beta_stop - chunk.beta_start, chunk.sys_stop - chunk.sys_start
     betas = np.repeat(np.asarray(sweep.betas[chunk.beta_start : chunk.beta_stop]), nsys)
     seeds = np.tile(sweep.seeds()[chunk.sys_start : chunk.sys_stop], nb)
-    res = integrate_systems(sweep, combo, betas, seeds)
+    with blas_threads(0) as threads:  # one BLAS thread per worker thread
+        res = integrate_systems(sweep, combo, betas, seeds)
     counts = {k: v.reshape(v.shape[0], nb, nsys) for k, v in res["counts"].items()}
-    return {"chunk": chunk, "counts": counts, "finite": res["finite"]}
+    return {"chunk": chunk, "counts": counts, "finite": res["finite"], "blas_threads": threads}
 
 
 @functools.lru_cache(maxsize=8)
@@ -829,9 +828,6 @@ def _connect(address: str):
 
 
 # ------------------------------------------------------------------------------------ run
-Progress = Callable[[float], bool | None]
-
-
 def run_sweep(
     sweep: Sweep,
     progress: Progress | None = None,
@@ -864,8 +860,11 @@ def run_sweep(
     start = time.perf_counter()
     dask_client = resolve_client(client)
 
+    blas = 0
+
     def absorb(res: dict[str, Any]) -> None:
-        nonlocal nonfinite
+        nonlocal nonfinite, blas
+        blas = max(blas, res.get("blas_threads", 0))
         ch: Chunk = res["chunk"]
         for name, c in res["counts"].items():
             totals[name][ch.combo, ch.beta_start : ch.beta_stop] += c.sum(axis=2, dtype=np.int64).T
@@ -884,7 +883,7 @@ def run_sweep(
                 break
             absorb(_run_chunk(sweep_json, ch))
             finished += 1
-            if progress is not None and progress(finished / len(chunks)) is False:
+            if not report(progress, finished / len(chunks)):
                 if finished < len(chunks):
                     status, message = CANCELLED, "cancelled"
                 break
@@ -908,7 +907,7 @@ def run_sweep(
                     break
                 absorb(fut.result())
                 finished += 1
-                if progress is not None and progress(finished / len(chunks)) is False:
+                if not report(progress, finished / len(chunks)):
                     if finished < len(chunks):
                         status, message = CANCELLED, "cancelled"
                     break
@@ -950,7 +949,12 @@ def run_sweep(
         message=message,
         wall_time=wall,
         per_system=per_out,
-        extra={"chunks": len(chunks), "finished": finished},
+        extra={
+            "chunks": len(chunks),
+            "finished": finished,
+            "scheduler": "serial" if dask_client is None else str(dask_client.scheduler.address),
+            "blas_threads": blas,  # the most BLAS threads a chunk ran with
+        },
     )
 
 

@@ -35,6 +35,7 @@ from scipy.spatial import cKDTree
 from . import euclidean as _eu
 from .field import AttentionField
 from .initial import initial_tokens
+from .limits import check_facts
 from .matrices import build_heads
 from .metrics import (
     HemisphereTest,
@@ -259,6 +260,7 @@ def _head_facts(head: Head, T: float) -> tuple[MatrixFacts, MatrixFacts]:
 
 def scenario_facts(scenario: Scenario) -> Facts:
     """Compute the facts of a scenario (tokens, hemisphere LP, spectra of V and QᵀK per head)."""
+    check_facts(scenario)  # the budget before any work (BudgetError: too large to check)
     heads = build_heads(scenario)
     x0 = initial_tokens(scenario)
     hemi = open_hemisphere(x0, tol=HEMISPHERE_TOL)
