@@ -56,7 +56,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import scipy
 
 from dynamics import Ensemble, Scenario, simulate, threads
-from dynamics.limits import work_per_evaluation
 
 DT = 0.01
 
@@ -331,9 +330,8 @@ def threading_rows(repeats: int) -> list[list[str]]:
                 with default_threads():
                     r = simulate(sc)
                 best["default"] = min(best["default"], r.wall_time / r.steps)
-                per = work_per_evaluation(w.n, w.d, 1)
-                chosen = 1 if per < threads.MULTITHREAD_MIN_WORK else threads.usable_cores()
                 r = simulate(sc)
+                chosen = r.extra["blas_threads"]
                 best["chosen"] = min(best["chosen"], r.wall_time / r.steps)
             rows.append(
                 [
@@ -356,7 +354,6 @@ import json, sys, time
 sys.path.insert(0, sys.argv[1])
 import numpy as np
 from dynamics import Ensemble, Scenario, simulate, threads
-from dynamics.limits import work_per_evaluation
 specs = json.loads(sys.argv[2])
 out = []
 for spec in specs:

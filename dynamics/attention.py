@@ -29,9 +29,10 @@ Multi-head attention with output maps Γ(x) = Σ_h W_h (attention_h · V'_h)(x) 
 multi-head model with V_h = W_h V'_h; no separate kind is needed (tests/test_variants.py checks it).
 
 Adding a kind: subclass :class:`AttentionKind` here (name, ``supports_causal``, ``params``,
-``models``, ``weights``), register it in :data:`KINDS`, and add its tests. A kind's parameters
-are the Scenario keys it declares (existing keys: ``sinkhorn_tol``, ``sinkhorn_iters``,
-``sigmoid_bias``).
+``models``, ``weights``), register it in :data:`KINDS`, and add its tests — nothing else. A kind's
+parameters become keys of the scenarios (:class:`KindParameters` is a base of ``Scenario`` and
+``EuclideanScenario``; existing keys: ``sinkhorn_tol``, ``sinkhorn_iters``, ``sigmoid_bias``),
+validated against the bounds declared here; the app's controls list the kinds from here.
 
 :class:`HeadMixer` applies a kind to the heads of a particle model: the weights per head and
 the mixed values Σ_k α^k X V_kᵀ, for single systems (n, d) or ensembles (B, n, d), in float64 or
@@ -42,6 +43,7 @@ these strategies.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -336,6 +338,20 @@ def all_params() -> tuple[Param, ...]:
     return tuple(seen.values())
 
 
+def _parameter_fields() -> list[tuple[str, type, Any]]:
+    return [
+        (p.name, int if p.integer else float, dataclasses.field(default=p.default, kw_only=True))
+        for p in all_params()
+    ]
+
+
+KindParameters = dataclasses.make_dataclass("KindParameters", _parameter_fields(), frozen=True)
+KindParameters.__doc__ = """Base of the scenario dataclasses: one keyword-only field per kind
+parameter (registry defaults), so a kind's new parameter is a scenario key (JSON, URL) without
+touching the scenarios; they validate the values against the registry's bounds."""
+KindParameters.__module__ = __name__
+
+
 def kind_params(scenario: Any) -> dict[str, Any]:
     """The values of every kind parameter in a scenario (missing keys get their defaults)."""
     return {p.name: getattr(scenario, p.name, p.default) for p in all_params()}
@@ -425,6 +441,7 @@ __all__ = [
     "VARIANTS",
     "AttentionKind",
     "HeadMixer",
+    "KindParameters",
     "Param",
     "Sigmoid",
     "Sinkhorn",

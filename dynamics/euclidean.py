@@ -107,7 +107,7 @@ LIMIT_CLUSTER_TOL = 1e-3  # distinct limit points: single-linkage clusters at th
 
 
 @dataclass(frozen=True)
-class EuclideanScenario(JsonRecord):
+class EuclideanScenario(_attention.KindParameters, JsonRecord):
     """One frozen, validated description of a run of the Euclidean model.
 
     Tokens: ``x0`` (n×d) or ``n``, ``d``, ``seed`` and ``init`` = "uniform_box" (x_i ~ U[−w, w]^d,
@@ -147,9 +147,7 @@ class EuclideanScenario(JsonRecord):
     frames: int = 101
     rescaled: bool = True
     attention: str = "softmax"  # a kind of dynamics.attention.kinds_for("euclidean")
-    sinkhorn_tol: float = 1e-9
-    sinkhorn_iters: int = 200
-    sigmoid_bias: float = 0.0
+    # the kinds' parameters (sinkhorn_tol, sinkhorn_iters, sigmoid_bias, …): attention.KindParameters
 
     MODEL: ClassVar[str] = "euclidean"
 

@@ -188,7 +188,7 @@ class JsonRecord:
 
 
 @dataclass(frozen=True)
-class Scenario(JsonRecord):
+class Scenario(attention.KindParameters, JsonRecord):
     """Everything that determines a simulation. Construct with keywords or ``from_dict``.
 
     Invalid values raise :class:`~dynamics.errors.ScenarioError` with a one-line reason.
@@ -229,10 +229,8 @@ class Scenario(JsonRecord):
     atol: float = 1e-9
     frames: int = 101
     dtype: Literal["float64", "float32"] = "float64"
-    # parameters of the attention kinds (declared, with their bounds, in dynamics.attention)
-    sinkhorn_tol: float = 1e-9
-    sinkhorn_iters: int = 200
-    sigmoid_bias: float = 0.0
+    # the parameters of the attention kinds (sinkhorn_tol, sinkhorn_iters, sigmoid_bias, …) are the
+    # keyword-only fields of the base attention.KindParameters, declared in the registry
 
     MATRIX_KEYS: ClassVar[tuple[str, ...]] = ("x0", "P")
     VECTOR_KEYS: ClassVar[tuple[str, ...]] = ("pole", "v_eigs", "qk_eigs")

@@ -194,8 +194,8 @@ def simulate(
     systems = 1 if ensemble is None else ensemble.size()
     _limits.check(scenario, lim, systems)
     per_evaluation = _limits.work_per_evaluation(scenario.n, scenario.d, scenario.n_heads, systems)
-    with blas_threads(per_evaluation):
-        return _simulate(scenario, progress, stop, ensemble, lim, systems, per_evaluation)
+    with blas_threads(per_evaluation) as threads:
+        return _simulate(scenario, progress, stop, ensemble, lim, per_evaluation, threads)
 
 
 def _solver(scenario: Scenario) -> Euler | RK4 | Adaptive:
@@ -204,7 +204,7 @@ def _solver(scenario: Scenario) -> Euler | RK4 | Adaptive:
     return RK4(scenario.dt) if scenario.integrator == "rk4" else Euler(scenario.dt)
 
 
-def _simulate(scenario, progress, stop, ensemble, lim, systems, per_evaluation) -> Result:
+def _simulate(scenario, progress, stop, ensemble, lim, per_evaluation: float, threads: int) -> Result:
     fld, x0 = _field_and_x0(scenario, ensemble)
     X = fld.retract(np.array(x0, dtype=scenario.dtype))
     manifold = fld.manifold
@@ -242,7 +242,8 @@ def _simulate(scenario, progress, stop, ensemble, lim, systems, per_evaluation) 
         evaluations=fld.evaluations,
         step_size=h if not isinstance(solver, Adaptive) else sol.step_size,
         wall_time=time.perf_counter() - start,
-        extra=fld.report(),  # attention-variant statistics (Sinkhorn iterations, error), or {}
+        # the attention kind's statistics (Sinkhorn iterations, error) and the BLAS threads used
+        extra={**fld.report(), "blas_threads": threads},
         max_deviation=sol.max_deviation,
         ensemble=ensemble,
         work=fld.evaluations * per_evaluation,

@@ -205,7 +205,7 @@ def test_sinkhorn_report_reaches_the_result():
     assert res.extra["sinkhorn_iterations"] >= 1
     assert res.extra["sinkhorn_max_error"] <= 1e-8
     assert res.extra["sinkhorn_calls"] == res.evaluations
-    assert simulate(Scenario(n=10, T=0.5, frames=3)).extra == {}
+    assert not any(k.startswith("sinkhorn") for k in simulate(Scenario(n=10, T=0.5, frames=3)).extra)
 
 
 def test_causal_sinkhorn_is_refused_with_the_reason():
