@@ -252,7 +252,9 @@ def integrate(
     ev = None if event is None else _Event(event)
     with np.errstate(all="ignore"):
         if isinstance(solver, Adaptive):
-            return _adaptive(field, y0, t_save, solver, manifold, ev, progress, max_evaluations, failure_hint)
+            return _AdaptiveRun(
+                field, y0, t_save, solver, manifold, ev, progress, max_evaluations, failure_hint
+            ).run()
         return _fixed(field, y0, t_save, solver, manifold, ev, progress, failure_hint)
 
 
@@ -332,111 +334,138 @@ def _dev(manifold: Manifold | None, deviation: float) -> float | None:
     return None if manifold is None else float(deviation)
 
 
-def _adaptive(field, y0, t_save, solver: Adaptive, manifold, ev, progress, max_evaluations, hint):
-    shape = np.shape(y0)
-    dtype = np.asarray(y0).dtype
-    K = len(t_save)
-    t0, T = float(t_save[0]), float(t_save[-1])
-    ys = np.empty((K, *shape), dtype=dtype)
-    ys[0] = y0
-    deviation = 0.0 if manifold is None else manifold.deviation(np.asarray(y0))
-    if T <= t0:
-        ys[:] = y0
-        return Solution(
-            t_save, ys, Status.SUCCESS, "T = 0: nothing to integrate", 0, 0.0, 0, _dev(manifold, deviation)
-        )
-    evaluations = [0]
+class _AdaptiveRun:
+    """One adaptive run: a scipy solver stepped to T, saving frames from its dense output."""
 
-    def rhs(t: float, y: np.ndarray) -> np.ndarray:
-        if max_evaluations is not None and evaluations[0] >= max_evaluations:
+    def __init__(self, field, y0, t_save, solver: Adaptive, manifold, ev, progress, max_evaluations, hint):
+        self.field, self.solver, self.manifold, self.ev = field, solver, manifold, ev
+        self.progress, self.max_evaluations, self.hint = progress, max_evaluations, hint
+        self.shape = np.shape(y0)
+        self.dtype = np.asarray(y0).dtype
+        self.t_save = t_save
+        self.t0, self.T = float(t_save[0]), float(t_save[-1])
+        self.ys = np.empty((len(t_save), *self.shape), dtype=self.dtype)
+        self.ys[0] = y0
+        self.k = 1  # the next frame to save
+        self.steps = 0
+        self.evaluations = 0
+        self.last_report = self.t0
+        self.deviation = 0.0 if manifold is None else manifold.deviation(np.asarray(y0))
+
+    def rhs(self, t: float, y: np.ndarray) -> np.ndarray:
+        """The field for the solver: counted against the budget, in a new float64 array."""
+        if self.max_evaluations is not None and self.evaluations >= self.max_evaluations:
             raise Abort(Status.FAILED, f"work budget exhausted at t = {t:.4g} (tolerances too tight?)")
-        evaluations[0] += 1
-        out = np.empty(shape, dtype=dtype)  # a new array: the solver keeps references to its f values
+        self.evaluations += 1
+        out = np.empty(self.shape, dtype=self.dtype)  # new: the solver keeps references to its f values
         try:
-            field.evaluate_into(t, y.reshape(shape).astype(dtype, copy=False), out)
+            self.field.evaluate_into(t, y.reshape(self.shape).astype(self.dtype, copy=False), out)
         except np.linalg.LinAlgError as exc:
             raise Abort(Status.FAILED, f"the field failed at t = {t:.4g} ({exc})") from None
         # a non-finite value (a trial step too large) makes the error estimate non-finite: the
-        # solver rejects the step and shrinks it; a non-finite *accepted* state ends the run below
+        # solver rejects the step and shrinks it; a non-finite *accepted* state ends the run
         return out.astype(np.float64, copy=False).ravel()
 
-    first = None if solver.first_step is None else min(solver.first_step, T - t0)
-    cls = _ADAPTIVE[solver.method]
-    k, steps, last_report = 1, 0, t0
-    status, message = Status.SUCCESS, ""
-    t_end = T
+    def measure(self, y: np.ndarray) -> None:
+        if self.manifold is not None:
+            self.deviation = max(self.deviation, self.manifold.deviation(y))
 
-    def finish(status: Status, message: str, k: int, t_last: float | None = None) -> Solution:
-        t = t_save[:k] if t_last is None else np.append(t_save[: k - 1], t_last)
-        return Solution(
-            t, ys[:k], status, message, steps, math.nan, evaluations[0], _dev(manifold, deviation)
+    def result(self, status: Status, message: str, t_last: float | None = None) -> Solution:
+        k = self.k
+        t = self.t_save[:k] if t_last is None else np.append(self.t_save[: k - 1], t_last)
+        dev = _dev(self.manifold, self.deviation)
+        mean_h = (self.T - self.t0) / self.steps if status == Status.SUCCESS and self.steps else math.nan
+        return Solution(t, self.ys[:k], status, message, self.steps, mean_h, self.evaluations, dev)
+
+    def stop_time(self, ode, g_old: float, y_new: np.ndarray) -> tuple[float | None, float]:
+        """(where the event fired in this step or None, the event's value at the step's end)."""
+        g_new = self.ev.value(ode.t, y_new)
+        if not g_old > 0 >= g_new:
+            return None, g_new
+        if not self.ev.continuous:
+            return ode.t, g_new
+        dense = ode.dense_output()
+        eps = 4 * np.finfo(float).eps
+        root = brentq(
+            lambda s: self.ev.value(s, dense(s).reshape(self.shape)), ode.t_old, ode.t, xtol=eps, rtol=eps
         )
+        return float(root), g_new
 
-    try:
-        ode = cls(rhs, t0, np.asarray(y0, dtype=np.float64).ravel(), T, rtol=solver.rtol, atol=solver.atol,
-                  **({} if first is None else {"first_step": first}))  # fmt: skip
-        g_old = ev.value(t0, np.asarray(y0)) if ev is not None else 1.0
+    def save_frames(self, ode, y_new: np.ndarray, until: float, before: float | None) -> None:
+        """Frames t_save[k] ≤ until (and < before, the stop time, if any) from the step just made."""
+        dense = None
+        K = len(self.t_save)
+        while (
+            self.k < K and self.t_save[self.k] <= until and (before is None or self.t_save[self.k] < before)
+        ):
+            tk = self.t_save[self.k]
+            if tk == ode.t:
+                self.ys[self.k] = y_new
+            else:
+                dense = dense or ode.dense_output()
+                self.ys[self.k] = dense(tk).reshape(self.shape)
+            self.measure(self.ys[self.k])
+            self.k += 1
+
+    def run(self) -> Solution:
+        if self.T <= self.t0:
+            self.ys[:] = self.ys[0]
+            self.k = len(self.t_save)
+            return self.result(Status.SUCCESS, "T = 0: nothing to integrate")
+        try:
+            return self._steps()
+        except Abort as abort:
+            return self.result(abort.status, str(abort))
+
+    def _steps(self) -> Solution:
+        s, span = self.solver, self.T - self.t0
+        first = {} if s.first_step is None else {"first_step": min(s.first_step, span)}
+        y0 = np.asarray(self.ys[0], dtype=np.float64).ravel()
+        ode = _ADAPTIVE[s.method](self.rhs, self.t0, y0, self.T, rtol=s.rtol, atol=s.atol, **first)
+        g_old = self.ev.value(self.t0, self.ys[0]) if self.ev is not None else 1.0
         while True:
             if ode.step() is not None or ode.status == "failed":
-                return finish(
-                    Status.FAILED, f"the solver failed after t = {ode.t:.4g}: step size too small", k
+                return self.result(
+                    Status.FAILED, f"the solver failed after t = {ode.t:.4g}: step size too small"
                 )
-            steps += 1
-            y_new = ode.y.reshape(shape)
+            self.steps += 1
+            y_new = ode.y.reshape(self.shape)
             if not np.all(np.isfinite(y_new)):
-                return finish(Status.FAILED, f"the state became non-finite before t = {ode.t:.4g}{hint}", k)
-            if manifold is not None:
-                deviation = max(deviation, manifold.deviation(y_new))
-            dense = None
+                return self.result(
+                    Status.FAILED, f"the state became non-finite before t = {ode.t:.4g}{self.hint}"
+                )
+            self.measure(y_new)
             stop_at = None
-            if ev is not None:
-                g_new = ev.value(ode.t, y_new)
-                if g_old > 0 >= g_new:
-                    dense = ode.dense_output()
-                    if ev.continuous:
-                        stop_at = brentq(
-                            lambda s, dense=dense: ev.value(s, dense(s).reshape(shape)),
-                            ode.t_old, ode.t, xtol=4 * np.finfo(float).eps, rtol=4 * np.finfo(float).eps,
-                        )  # fmt: skip
-                    else:
-                        stop_at = ode.t
-                g_old = g_new
-            horizon = ode.t if stop_at is None else stop_at
-            while k < K and t_save[k] <= horizon and (stop_at is None or t_save[k] < stop_at):
-                if t_save[k] == ode.t:
-                    ys[k] = y_new
-                else:
-                    dense = dense or ode.dense_output()
-                    ys[k] = dense(t_save[k]).reshape(shape)
-                if manifold is not None:
-                    deviation = max(deviation, manifold.deviation(ys[k]))
-                k += 1
+            if self.ev is not None:
+                stop_at, g_old = self.stop_time(ode, g_old, y_new)
+            self.save_frames(ode, y_new, ode.t if stop_at is None else stop_at, stop_at)
             if stop_at is not None:
-                ys[k] = dense(stop_at).reshape(shape) if stop_at != ode.t else y_new
-                k += 1
-                t_end = float(stop_at)
-                return finish(Status.STOPPED, ev.describe(t_end), k, t_end)
+                self.ys[self.k] = (
+                    y_new if stop_at == ode.t else ode.dense_output()(stop_at).reshape(self.shape)
+                )
+                self.k += 1
+                return self.result(Status.STOPPED, self.ev.describe(stop_at), stop_at)
             if ode.status == "finished":
-                break
-            if progress is not None and ode.t - last_report >= (T - t0) / 100:
-                last_report = ode.t
-                if not report(progress, (ode.t - t0) / (T - t0)):
-                    return finish(Status.CANCELLED, "cancelled", k)
-    except Abort as abort:
-        return finish(abort.status, str(abort), k)
-    if last_report < T:  # 1.0 may already have been reported from the last step at t = T
-        report(progress, 1.0)
-    message = f"reached T = {T:g} ({evaluations[0]} evaluations)"
-    if manifold is not None:
-        scale = float(np.abs(ys).max()) if ys.size else 1.0
-        bound = solver.deviation_bound(steps, scale)
-        if deviation > bound:
-            status = Status.INACCURATE
-            message = (
-                f"{message}, but the state left its invariant set by {deviation:.2g}, more than the "
-                f"{bound:.2g} that rtol = {solver.rtol:g}, atol = {solver.atol:g} promise over {steps} "
-                "steps: the trajectory is not accurate to the tolerances"
-            )
-    return Solution(
-        t_save, ys, status, message, steps, (T - t0) / steps, evaluations[0], _dev(manifold, deviation)
-    )
+                return self.finished()
+            if self.progress is not None and ode.t - self.last_report >= span / 100:
+                self.last_report = ode.t
+                if not report(self.progress, (ode.t - self.t0) / span):
+                    return self.result(Status.CANCELLED, "cancelled")
+
+    def finished(self) -> Solution:
+        """Reached T: SUCCESS, or INACCURATE when the drift exceeds what the tolerances promise."""
+        if self.last_report < self.T:  # 1.0 may already have been reported at t = T
+            report(self.progress, 1.0)
+        message = f"reached T = {self.T:g} ({self.evaluations} evaluations)"
+        if self.manifold is None:
+            return self.result(Status.SUCCESS, message)
+        s = self.solver
+        bound = s.deviation_bound(self.steps, float(np.abs(self.ys).max()) if self.ys.size else 1.0)
+        if self.deviation <= bound:
+            return self.result(Status.SUCCESS, message)
+        return self.result(
+            Status.INACCURATE,
+            f"{message}, but the state left its invariant set by {self.deviation:.2g}, more than the "
+            f"{bound:.2g} that rtol = {s.rtol:g}, atol = {s.atol:g} promise over {self.steps} steps: "
+            "the trajectory is not accurate to the tolerances",
+        )

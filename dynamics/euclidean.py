@@ -33,7 +33,7 @@ x = e^{tV} z. The paper's clustering theorems (the glpr cards) are about softmax
     from dynamics.euclidean import EuclideanScenario, simulate_euclidean
     es = EuclideanScenario(n=20, d=2, value="identity", T=12, dt=0.01)
     res = simulate_euclidean(es)          # res.t (K,), res.x, res.z (K, n, d), res.attention (K, n, n)
-    res.status, res.message               # 0 reached T · 2 cancelled · -1 failed (never raises mid-run)
+    res.status, res.message               # a Status: 0 reached T · 2 cancelled · −1 failed (never raises)
 
 With ``rescaled=True`` (the default, as the authors do) the system (general) is integrated and
 x = e^{tV} z is derived; with ``rescaled=False`` eq:trans_dyn is integrated and z = e^{−tV} x is
@@ -116,7 +116,7 @@ class EuclideanScenario(_attention.KindParameters, JsonRecord):
     "good_triple" (the paper's 2-D example) | "paranormal" (diag(1, …, 1, −0.5)) | "positive"
     (entries U(0, 1), seeded: Perron–Frobenius gives a simple positive top eigenvalue)); Q, K from
     ``qk`` ("identity" | "spd": Q = I, K = CCᵀ + 0.1 I with C ~ U[−1, 1] | "gaussian": Q, K with
-    N(0, 1/d) entries). Solver: ``T``, ``integrator`` ("euler" | "rk4" | "adaptive" = solve_ivp
+    N(0, 1/d) entries). Solver: ``T``, ``integrator`` ("euler" | "rk4" | "adaptive" = scipy
     ``method`` with ``rtol``/``atol``), step ``dt``, ``frames`` saved times, ``rescaled``.
     Attention: ``attention`` ("softmax" | "l2" | "sinkhorn" | "sigmoid", see the module docstring)
     with ``sinkhorn_tol``, ``sinkhorn_iters`` (Sinkhorn) and ``sigmoid_bias`` (sigmoid); all at

@@ -377,8 +377,7 @@ class AttentionField:
         if self._variant is not None:
             return self.project(X, self._variant.mix(t, X, out))
         w = self._work(X, out.dtype)
-        batched = w.batched
-        if batched:
+        if w.batched:
             np.copyto(w.Xt, np.swapaxes(X, -1, -2))
             Xt = w.Xt
         elif w.Xc is None:
@@ -386,48 +385,47 @@ class AttentionField:
         else:
             np.copyto(w.Xc, X)
             Xt = w.XcT
-        beta_col = self._beta_col
-        S = w.S
-        first = True
-        for op in self._heads:
-            A, Vt = self._head_matrices(op, t)
-            # scores β⟨x_i, A x_j⟩; per-system β scales the left factor (n×d, not n×n)
-            if A is None:
-                if beta_col is not None:
-                    left = np.multiply(X, beta_col, out=w.XA)
-                else:
-                    left = X
-                np.matmul(left, Xt, out=S)
-                if self._beta_scalar != 1.0:
-                    S *= self._beta_scalar
-            else:
-                left = np.matmul(X, A, out=w.XA)
-                if beta_col is not None:
-                    left *= beta_col
-                np.matmul(left, Xt, out=S)
-            self._exp_masked(S)
-            # Σ_j w_ij V x_j, normalised
-            target = out if first else w.Wk
-            if Vt is None:
-                if _columnwise(X):
-                    for c in range(X.shape[-1]):
-                        np.matmul(S, Xt[..., c, :, None], out=target[..., c : c + 1])
-                else:
-                    np.matmul(S, X, out=target)
-            else:
-                np.matmul(S, np.matmul(X, Vt, out=w.Y), out=target)
-            if self._softmax:
-                if batched:  # row sums; many small single-threaded products
-                    np.matmul(S, w.ones_col, out=w.s_col)
-                else:  # one (threaded) matrix–vector product
-                    np.matmul(S, w.ones, out=w.s)
-                _divide_rows(target, w.s)
-            else:
-                target *= 1.0 / self.n
-            if not first:
+        for k, op in enumerate(self._heads):
+            target = out if k == 0 else w.Wk
+            self._head_into(op, t, X, Xt, target, w)
+            if k:
                 out += target
-            first = False
-        # projection Π_X, as in ``project``: c_i = (x_iᵀP w_i)/(x_iᵀP x_i)
+        return self._project_into(X, out, w)
+
+    def _head_into(self, op: _HeadOps, t: float, X: np.ndarray, Xt: np.ndarray, target: np.ndarray, w: _Work):
+        """target ← Σ_j α_ij V x_j of one head (softmax: divided by the row sums; else by n)."""
+        A, Vt = self._head_matrices(op, t)
+        beta_col, S = self._beta_col, w.S
+        # scores β⟨x_i, A x_j⟩; per-system β scales the left factor (n×d, not n×n)
+        if A is None:
+            left = X if beta_col is None else np.multiply(X, beta_col, out=w.XA)
+            np.matmul(left, Xt, out=S)
+            if self._beta_scalar != 1.0:
+                S *= self._beta_scalar
+        else:
+            left = np.matmul(X, A, out=w.XA)
+            if beta_col is not None:
+                left *= beta_col
+            np.matmul(left, Xt, out=S)
+        self._exp_masked(S)
+        if Vt is not None:
+            np.matmul(S, np.matmul(X, Vt, out=w.Y), out=target)
+        elif _columnwise(X):
+            for c in range(X.shape[-1]):
+                np.matmul(S, Xt[..., c, :, None], out=target[..., c : c + 1])
+        else:
+            np.matmul(S, X, out=target)
+        if not self._softmax:
+            target *= 1.0 / self.n
+        elif w.batched:  # row sums; many small single-threaded products
+            np.matmul(S, w.ones_col, out=w.s_col)
+            _divide_rows(target, w.s)
+        else:  # one (threaded) matrix–vector product
+            np.matmul(S, w.ones, out=w.s)
+            _divide_rows(target, w.s)
+
+    def _project_into(self, X: np.ndarray, out: np.ndarray, w: _Work) -> np.ndarray:
+        """out ← Π_X(out), as in ``project``: c_i = (x_iᵀP w_i)/(x_iᵀP x_i) (neutral) or x_iᵀP w_i."""
         PX = X if self.P is None else np.matmul(X, self.P, out=w.PX)
         c = _rowdot(PX, out)
         if self.neutral:

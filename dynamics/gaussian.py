@@ -28,10 +28,14 @@ convention* ``𝖠 = KᵀQ/s`` of the authors' scripts. The particle model of th
 ``Σ = F Fᵀ`` (F₀ = Σ₀^{1/2} from an eigendecomposition): Σ is symmetric PSD by construction and its
 rank is preserved exactly (F = Φ F₀ with Φ the invertible fundamental matrix of ``Φ̇ = GΦ``).
 ``form="covariance"`` integrates Σ itself (symmetrised at every evaluation) — a cross-check.
-Both use ``scipy.integrate.solve_ivp`` (DOP853 by default). A terminal event stops the run when
+Both go through the engine's integration core (``dynamics._integrate``: a ``scipy.integrate``
+solver, DOP853 by default, stepped with dense output). A terminal event stops the run when
 ``tr Σ`` reaches ``blowup`` (1e3, as the authors' "diverged"); for softmax / multi-head (Riccati
 growth ~ 1/(t*−t)) the blow-up time is extrapolated as ``t_e + tr Σ / (d tr Σ/dt)`` — exact when
 tr Σ ∝ 1/(t*−t) (P3-2), error O(1/blowup) otherwise.
+
+The covariance form reports ``max_deviation``: how far the integrated Σ left the symmetric PSD
+cone (an adaptive run that leaves it by more than its tolerances promise is INACCURATE).
 
 Particles (``particle_moments``): n samples of N(m₀, Σ₀) moved by the particle system with the
 same kernels and scales (RK4, step ≤ ``dt``); Sinkhorn in the log domain to ``sinkhorn_tol`` within
@@ -89,6 +93,22 @@ MAX_PARTICLE_STEPS = GaussianLimits.max_particle_steps
 
 
 # ------------------------------------------------------------------------------------ scenario
+def _covariance(value: Any, d: int) -> Matrix:
+    """A d×d covariance: symmetric (to 1e-9 relative, then symmetrised), PSD, positive trace."""
+    arr = np.array(_matrix(value, "Sigma0", (d, d)))
+    scale = max(1e-300, float(np.abs(arr).max()))
+    if not np.allclose(arr, arr.T, rtol=0, atol=1e-9 * scale):
+        raise ScenarioError("Sigma0: a covariance matrix must be symmetric")
+    arr = (arr + arr.T) / 2
+    eig = np.linalg.eigvalsh(arr)
+    if eig[-1] <= 0 or eig[0] < -1e-10 * eig[-1]:
+        raise ScenarioError(
+            f"Sigma0: must be positive semi-definite with positive trace "
+            f"(eigenvalues from {eig[0]:.3g} to {eig[-1]:.3g})"
+        )
+    return tuple(tuple(float(v) for v in row) for row in arr)
+
+
 @dataclass(frozen=True)
 class GaussHead:
     """One head of a multi-head layer: Q, K (k×d), V (k_v×d), output map W (d×k_v)."""
@@ -176,8 +196,17 @@ class GaussianScenario(JsonRecord):
     def __post_init__(self) -> None:
         s = object.__setattr__
         s(self, "d", _number(self.d, "d", 1, MAX_D, integer=True))
-        d = self.d
         s(self, "variant", _choice(self.variant, "variant", VARIANTS))
+        self._validate_weights()
+        self._validate_heads()
+        if self.m0 is not None:
+            s(self, "m0", _vector(self.m0, "m0", self.d))
+        if self.Sigma0 is not None:
+            s(self, "Sigma0", _covariance(self.Sigma0, self.d))
+        self._validate_solver()
+
+    def _validate_weights(self) -> None:
+        s, d = object.__setattr__, self.d
         s(self, "qk", _choice(self.qk, "qk", QK_KINDS))
         s(self, "value", _choice(self.value, "value", VALUE_KINDS))
         s(self, "seed", _number(self.seed, "seed", 0, 2**32 - 1, integer=True))
@@ -199,6 +228,9 @@ class GaussianScenario(JsonRecord):
             s(self, "K", K)
         if self.V is not None:
             s(self, "V", _matrix(self.V, "V", (d, d)))
+
+    def _validate_heads(self) -> None:
+        s, d = object.__setattr__, self.d
         if self.heads is not None:
             heads = self.heads
             if isinstance(heads, Mapping) or not hasattr(heads, "__len__") or len(heads) == 0:
@@ -219,22 +251,9 @@ class GaussianScenario(JsonRecord):
                 raise ScenarioError(
                     f"n_heads: {H} heads need the rows of Q, K (r = {r}) and d = {d} divisible by {H}"
                 )
-        if self.m0 is not None:
-            s(self, "m0", _vector(self.m0, "m0", d))
-        if self.Sigma0 is not None:
-            S = _matrix(self.Sigma0, "Sigma0", (d, d))
-            arr = np.array(S)
-            scale = max(1e-300, float(np.abs(arr).max()))
-            if not np.allclose(arr, arr.T, rtol=0, atol=1e-9 * scale):
-                raise ScenarioError("Sigma0: a covariance matrix must be symmetric")
-            arr = (arr + arr.T) / 2
-            eig = np.linalg.eigvalsh(arr)
-            if eig[-1] <= 0 or eig[0] < -1e-10 * eig[-1]:
-                raise ScenarioError(
-                    f"Sigma0: must be positive semi-definite with positive trace "
-                    f"(eigenvalues from {eig[0]:.3g} to {eig[-1]:.3g})"
-                )
-            s(self, "Sigma0", tuple(tuple(float(v) for v in row) for row in arr))
+
+    def _validate_solver(self) -> None:
+        s = object.__setattr__
         s(self, "T", _number(self.T, "T", 0.0, 1e4))
         s(self, "frames", _number(self.frames, "frames", 2, 20_001, integer=True))
         s(self, "method", _choice(self.method, "method", METHODS))

@@ -74,6 +74,22 @@ def _spectral_bound(m: np.ndarray) -> float:
     return float(np.sqrt(np.abs(m).sum(axis=0).max() * np.abs(m).sum(axis=1).max()))
 
 
+def _ellipsoid(value: Any, d: int) -> Matrix:
+    """The SPD matrix P of {x : xᵀPx = 1}: symmetric, positive definite, condition number ≤ 1e8."""
+    P = _matrix(value, "P", (d, d))
+    arr = np.array(P)
+    if not np.allclose(arr, arr.T, rtol=0, atol=1e-12 * max(1.0, np.abs(arr).max())):
+        raise ScenarioError("P: the ellipsoid matrix must be symmetric")
+    eig = np.linalg.eigvalsh(arr)
+    if eig[0] <= 0:
+        raise ScenarioError(
+            f"P: the ellipsoid matrix must be positive definite (smallest eigenvalue {eig[0]:.3g})"
+        )
+    if eig[-1] / eig[0] > 1e8:
+        raise ScenarioError(f"P: too ill-conditioned (condition number {eig[-1] / eig[0]:.3g} > 1e8)")
+    return P
+
+
 @dataclass(frozen=True)
 class MatrixSpec:
     """A d×d weight matrix, constant or ``const + sin·sin(omega·t + phase)``."""
@@ -237,6 +253,12 @@ class Scenario(attention.KindParameters, JsonRecord):
 
     # ------------------------------------------------------------------ validation
     def __post_init__(self) -> None:
+        self._validate_tokens()
+        self._validate_weights()
+        self._validate_model()
+        self._validate_solver()
+
+    def _validate_tokens(self) -> None:
         s = object.__setattr__
         s(self, "d", _number(self.d, "d", 1, 4096, integer=True))
         if self.x0 is not None:
@@ -262,6 +284,8 @@ class Scenario(attention.KindParameters, JsonRecord):
         if self.init == "antipodal" and self.x0 is None and self.n % 2:
             raise ScenarioError("init: 'antipodal' needs an even number of tokens n")
 
+    def _validate_weights(self) -> None:
+        s, d = object.__setattr__, self.d
         if self.heads is not None:
             heads = self.heads
             if isinstance(heads, Mapping) or not hasattr(heads, "__len__") or len(heads) == 0:
@@ -287,28 +311,26 @@ class Scenario(attention.KindParameters, JsonRecord):
         s(self, "qk_amp", _number(self.qk_amp, "qk_amp", 0.0, 100.0))
         s(self, "qk_omega", _number(self.qk_omega, "qk_omega", -1e3, 1e3))
 
+    def _validate_model(self) -> None:
+        s = object.__setattr__
         s(self, "attention", _choice(self.attention, "attention", ATTENTION_KINDS))
         s(self, "beta", _number(self.beta, "beta", 0.0, _MAX_BETA))
         s(self, "mask", _choice(self.mask, "mask", MASKS))
         s(self, "space", _choice(self.space, "space", SPACES))
         if self.P is not None:
-            P = _matrix(self.P, "P", (d, d))
-            arr = np.array(P)
-            if not np.allclose(arr, arr.T, rtol=0, atol=1e-12 * max(1.0, np.abs(arr).max())):
-                raise ScenarioError("P: the ellipsoid matrix must be symmetric")
-            eig = np.linalg.eigvalsh(arr)
-            if eig[0] <= 0:
-                raise ScenarioError(
-                    f"P: the ellipsoid matrix must be positive definite (smallest eigenvalue {eig[0]:.3g})"
-                )
-            if eig[-1] / eig[0] > 1e8:
-                raise ScenarioError(f"P: too ill-conditioned (condition number {eig[-1] / eig[0]:.3g} > 1e8)")
-            s(self, "P", P)
+            s(self, "P", _ellipsoid(self.P, self.d))
         if self.space == "ellipsoid" and self.P is None:
             raise ScenarioError("P: space='ellipsoid' needs the SPD matrix P of {x : xᵀPx = 1}")
         if self.space == "sphere" and self.P is not None:
             raise ScenarioError("P: only used with space='ellipsoid'")
+        for p in attention.all_params():  # every kind's parameters, with the registry's bounds
+            s(self, p.name, _number(getattr(self, p.name), p.name, p.lo, p.hi, integer=p.integer))
+        kind = attention.kind(self.attention)
+        if self.mask == "causal" and not kind.supports_causal:
+            raise ScenarioError(kind.causal_reason)
 
+    def _validate_solver(self) -> None:
+        s = object.__setattr__
         s(self, "T", _number(self.T, "T", 0.0, _MAX_T))
         if 0 < self.T < 1e-9:  # subnormal-scale horizons collapse the saved times onto each other
             raise ScenarioError(f"T: must be 0 or at least 1e-9, got {self.T:g}")
@@ -322,11 +344,6 @@ class Scenario(attention.KindParameters, JsonRecord):
         if self.integrator == "adaptive" and self.dtype == "float32" and self.rtol < 1e-6:
             # A float32 field is only accurate to ~1e-7: tighter tolerances make solve_ivp crawl.
             raise ScenarioError("rtol: float32 resolves about 1e-7; use rtol ≥ 1e-6 or dtype float64")
-        for p in attention.all_params():  # every kind's parameters, with the registry's bounds
-            s(self, p.name, _number(getattr(self, p.name), p.name, p.lo, p.hi, integer=p.integer))
-        kind = attention.kind(self.attention)
-        if self.mask == "causal" and not kind.supports_causal:
-            raise ScenarioError(kind.causal_reason)
 
     # ------------------------------------------------------------------ derived
     @property

@@ -7,7 +7,8 @@
     result.to_npz(path) / SweepResult.from_npz(path)           the sweep JSON is embedded
 
 The model is the engine's (dynamics.field): SA or USA on the unit sphere, integrated with the
-engine's projected Euler step X ← R(X + h Π_X F(X)) with h = T / ceil(T/dt) (the authors' step
+engine's projected Euler step X ← R(X + h Π_X F(X)) with h = T / steps_per_interval(T, dt) (the
+integration core's one step formula: ceil(T/dt), exact for whole multiples of dt; the authors' step
 ``dt = 0.1``); every system starts from ``initial_tokens(base.replace(seed=s))`` — the engine's
 tokens for seed s — so one system of a sweep is the engine's ``simulate`` of that scenario (tested
 to 1e-5 in float32, 1e-12 in float64). The same seeds are used for every β ("common random
@@ -60,12 +61,11 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
-from scipy.integrate import solve_ivp
 
 from . import limits as _limits
 
@@ -73,7 +73,7 @@ from . import limits as _limits
 from ._integrate import CANCELLED as CANCELLED
 from ._integrate import FAILED as FAILED
 from ._integrate import SUCCESS as SUCCESS
-from ._integrate import Abort, Outcome, report, steps_per_interval
+from ._integrate import Abort, Adaptive, FunctionField, Outcome, integrate, report, steps_per_interval
 from ._integrate import Progress as Progress
 from .errors import ScenarioError
 from .initial import initial_tokens
@@ -828,6 +828,86 @@ def _connect(address: str):
 
 
 # ------------------------------------------------------------------------------------ run
+class _Tally:
+    """The integer counts of the finished chunks, and the statistics they make."""
+
+    def __init__(self, sweep: Sweep) -> None:
+        self.sweep = sweep
+        self.grid = sweep.grid()
+        g, nb, K, ns = len(self.grid), len(sweep.betas), sweep.checkpoints, sweep.systems
+        self.totals = {k: np.zeros((g, nb, K), np.int64) for k in sweep.statistics}
+        self.per = (
+            {k: np.zeros((g, nb, K, ns), np.int32) for k in sweep.statistics} if sweep.per_system else None
+        )
+        self.done = np.zeros((g, nb, ns), bool)
+        self.nonfinite = False
+        self.blas = 0  # the most BLAS threads a chunk ran with
+        self.finished = 0
+
+    def absorb(self, res: dict[str, Any]) -> None:
+        ch: Chunk = res["chunk"]
+        for name, c in res["counts"].items():
+            self.totals[name][ch.combo, ch.beta_start : ch.beta_stop] += c.sum(axis=2, dtype=np.int64).T
+            if self.per is not None:
+                rows = self.per[name][ch.combo, ch.beta_start : ch.beta_stop]
+                rows[:, :, ch.sys_start : ch.sys_stop] = c.transpose(1, 0, 2)
+        self.done[ch.combo, ch.beta_start : ch.beta_stop, ch.sys_start : ch.sys_stop] = True
+        self.nonfinite |= not res["finite"]
+        self.blas = max(self.blas, res.get("blas_threads", 0))
+        self.finished += 1
+
+    def statistics(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray] | None]:
+        """Means over the systems (NaN for unfinished β rows), and per-system values if kept."""
+        sweep, grid, shape = self.sweep, self.grid, self.sweep.grid_shape()
+        nb, K, ns = len(sweep.betas), sweep.checkpoints, sweep.systems
+        pairs = np.array([n * (n - 1) / 2 for n, _, _ in grid])
+        complete = self.done.all(axis=2)  # (grid, β)
+        stats: dict[str, np.ndarray] = {}
+        for name, tot in self.totals.items():
+            denom = pairs if name == "pairs" else np.ones(len(grid))
+            mean = tot / (ns * denom[:, None, None])
+            mean[~complete] = np.nan
+            stats[name] = mean.reshape(*shape, nb, K)
+        if self.per is None:
+            return stats, None
+        per_out = {}
+        for name, arr in self.per.items():
+            a = arr.astype(np.float32)
+            if name == "pairs":
+                a /= pairs.astype(np.float32)[:, None, None, None]
+            a[~np.broadcast_to(self.done[:, :, None, :], a.shape)] = np.nan
+            per_out[name] = a.reshape(*shape, nb, K, ns)
+        return stats, per_out
+
+
+def _serial_results(sweep_json: str, chunks: list[Chunk]) -> Iterator[dict[str, Any]]:
+    for ch in chunks:
+        yield _run_chunk(sweep_json, ch)
+
+
+def _dask_results(client: Any, sweep_json: str, chunks: list[Chunk]) -> Iterator[dict[str, Any]]:
+    """The chunks' results as they complete on the cluster (a failed chunk raises Abort(FAILED));
+    the unfinished ones are cancelled when the caller stops early."""
+    from distributed import as_completed
+
+    token = uuid.uuid4().hex  # unique keys: Dask would hand back an older result of a same key
+    futures = [
+        client.submit(_run_chunk, sweep_json, ch, pure=False, key=f"adx-sweep-{token}-{i}")
+        for i, ch in enumerate(chunks)
+    ]
+    done = 0
+    try:
+        for fut in as_completed(futures, loop=client.loop):
+            if fut.status == "error":
+                exc = fut.exception()
+                raise Abort(FAILED, f"a chunk failed: {type(exc).__name__}: {str(exc)[:200]}")
+            yield fut.result()
+            done += 1
+    finally:
+        if done < len(chunks):
+            client.cancel(futures)
+
+
 def run_sweep(
     sweep: Sweep,
     progress: Progress | None = None,
@@ -846,97 +926,37 @@ def run_sweep(
     sweep.check(limits)
     cancelled = _cancel_fn(cancel)
     chunks = plan_chunks(sweep, chunk_systems)
-    grid = sweep.grid()
-    nb, K, ns = len(sweep.betas), sweep.checkpoints, sweep.systems
-    totals = {k: np.zeros((len(grid), nb, K), np.int64) for k in sweep.statistics}
-    per = (
-        {k: np.zeros((len(grid), nb, K, ns), np.int32) for k in sweep.statistics}
-        if sweep.per_system
-        else None
-    )
-    done_rows = np.zeros((len(grid), nb, ns), bool)
-    status, message, nonfinite = SUCCESS, "", False
+    tally = _Tally(sweep)
     sweep_json = sweep.to_json()
     start = time.perf_counter()
     dask_client = resolve_client(client)
-
-    blas = 0
-
-    def absorb(res: dict[str, Any]) -> None:
-        nonlocal nonfinite, blas
-        blas = max(blas, res.get("blas_threads", 0))
-        ch: Chunk = res["chunk"]
-        for name, c in res["counts"].items():
-            totals[name][ch.combo, ch.beta_start : ch.beta_stop] += c.sum(axis=2, dtype=np.int64).T
-            if per is not None:
-                per[name][ch.combo, ch.beta_start : ch.beta_stop, :, ch.sys_start : ch.sys_stop] = (
-                    c.transpose(1, 0, 2)
-                )
-        done_rows[ch.combo, ch.beta_start : ch.beta_stop, ch.sys_start : ch.sys_stop] = True
-        nonfinite |= not res["finite"]
-
-    finished = 0
-    if dask_client is None:
-        for ch in chunks:
+    results = (
+        _serial_results(sweep_json, chunks)
+        if dask_client is None
+        else _dask_results(dask_client, sweep_json, chunks)
+    )
+    status, message = SUCCESS, ""
+    try:
+        while True:
             if cancelled():
                 status, message = CANCELLED, "cancelled"
                 break
-            absorb(_run_chunk(sweep_json, ch))
-            finished += 1
-            if not report(progress, finished / len(chunks)):
-                if finished < len(chunks):
+            res = next(results, None)
+            if res is None:
+                break
+            tally.absorb(res)
+            if not report(progress, tally.finished / len(chunks)):
+                if tally.finished < len(chunks):
                     status, message = CANCELLED, "cancelled"
                 break
-    else:
-        from distributed import as_completed
-
-        token = uuid.uuid4().hex  # unique keys: Dask would hand back an older result of a same key
-        futures = [
-            dask_client.submit(_run_chunk, sweep_json, ch, pure=False, key=f"adx-sweep-{token}-{i}")
-            for i, ch in enumerate(chunks)
-        ]
-        try:
-            iterator = as_completed(futures, loop=dask_client.loop)
-            for fut in iterator:
-                if cancelled():
-                    status, message = CANCELLED, "cancelled"
-                    break
-                if fut.status == "error":
-                    exc = fut.exception()
-                    status, message = FAILED, f"a chunk failed: {type(exc).__name__}: {str(exc)[:200]}"
-                    break
-                absorb(fut.result())
-                finished += 1
-                if not report(progress, finished / len(chunks)):
-                    if finished < len(chunks):
-                        status, message = CANCELLED, "cancelled"
-                    break
-        finally:
-            if finished < len(chunks):
-                dask_client.cancel(futures)
+    except Abort as abort:
+        status, message = abort.status, str(abort)
+    finally:
+        results.close()  # cancels what Dask has not finished
     wall = time.perf_counter() - start
-
-    pairs_norm = {}
-    for n, _, _ in grid:
-        pairs_norm[n] = n * (n - 1) / 2
-    stats: dict[str, np.ndarray] = {}
-    complete = done_rows.all(axis=2)  # (grid, β)
-    for name, tot in totals.items():
-        denom = np.array([pairs_norm[n] if name == "pairs" else 1.0 for n, _, _ in grid])
-        mean = tot / (ns * denom[:, None, None])
-        mean[~complete] = np.nan
-        stats[name] = mean.reshape(*sweep.grid_shape(), nb, K)
-    per_out = None
-    if per is not None:
-        per_out = {}
-        for name, arr in per.items():
-            a = arr.astype(np.float32)
-            if name == "pairs":
-                a /= np.array([pairs_norm[n] for n, _, _ in grid], np.float32)[:, None, None, None]
-            a[~np.broadcast_to(done_rows[:, :, None, :], a.shape)] = np.nan
-            per_out[name] = a.reshape(*sweep.grid_shape(), nb, K, ns)
+    stats, per_out = tally.statistics()
     if status == SUCCESS:
-        if nonfinite:
+        if tally.nonfinite:
             status, message = FAILED, f"some systems became non-finite; try a smaller dt (now {sweep.h:.3g})"
         else:
             message = f"{sweep.total_systems()} systems × {sweep.steps} steps in {wall:.1f} s"
@@ -951,9 +971,9 @@ def run_sweep(
         per_system=per_out,
         extra={
             "chunks": len(chunks),
-            "finished": finished,
+            "finished": tally.finished,
             "scheduler": "serial" if dask_client is None else str(dask_client.scheduler.address),
-            "blas_threads": blas,  # the most BLAS threads a chunk ran with
+            "blas_threads": tally.blas,  # the most BLAS threads a chunk ran with
         },
     )
 
@@ -978,18 +998,12 @@ def equiangular_rho(betas, t, n: int, attention: str = "softmax", rho0: float = 
     """ρ_β(t) for every β (rows) and t (columns), one vectorised high-accuracy solve."""
     betas = np.asarray(betas, dtype=float)
     t = np.asarray(t, dtype=float)
-    sol = solve_ivp(
-        lambda _s, y: rho_rhs(y, betas, n, attention),
-        (0.0, float(t[-1])),
-        np.full(betas.shape, float(rho0)),
-        method="DOP853",
-        t_eval=t,
-        rtol=1e-10,
-        atol=1e-13,
-    )
-    if not sol.success:  # pragma: no cover - the ODE is smooth and bounded
+    t_save = t if t[0] == 0 else np.concatenate([[0.0], t])
+    field = FunctionField(lambda _s, y: rho_rhs(y, betas, n, attention))
+    sol = integrate(field, np.full(betas.shape, float(rho0)), t_save, Adaptive("DOP853", 1e-10, 1e-13))
+    if not sol.status.success:  # pragma: no cover - the ODE is smooth and bounded
         raise RuntimeError(sol.message)
-    return sol.y
+    return (sol.y if t[0] == 0 else sol.y[1:]).T
 
 
 def equiangular_curve(
