@@ -343,10 +343,9 @@ class AttentionField:
         W -= c[..., None] * X
         return W
 
-    @property
-    def manifold(self) -> Ellipsoid:
-        """The manifold {x : xᵀPx = 1} (row by row) the field lives on."""
-        return Ellipsoid(self.P)
+    def manifold(self, *, outward: bool = False) -> Ellipsoid:
+        """The manifold {x : xᵀPx = 1} (row by row) the field lives on (see :class:`Ellipsoid`)."""
+        return Ellipsoid(self.P, outward=outward)
 
     def retract(self, X: np.ndarray) -> np.ndarray:
         """Rows scaled back onto the manifold: x / √(xᵀPx) (in place)."""
@@ -445,11 +444,14 @@ class Ellipsoid:
     ``deviation(X)`` = max_i |√(x_iᵀP x_i) − 1|. ``retract(X)`` scales every row back, in place,
     and remembers (elementwise, no reduction per step) the largest and smallest radius it saw;
     ``drift()`` returns the largest |radius − 1| retracted since the previous call — the deviation
-    of the states as the integrator produced them, before the retraction.
+    of the states as the integrator produced them, before the retraction. ``outward``: the steps
+    only ever leave the manifold outwards (an Euler step x + hF from the manifold with F P-tangent
+    at x has radius √(1 + h²‖F‖²_P) ≥ 1), so only the largest radius is tracked.
     """
 
-    def __init__(self, P: np.ndarray | None = None) -> None:
+    def __init__(self, P: np.ndarray | None = None, *, outward: bool = False) -> None:
         self.P = P
+        self.outward = outward
         self._hi: np.ndarray | None = None
         self._lo: np.ndarray | None = None
 
@@ -469,12 +471,15 @@ class Ellipsoid:
             self._hi, self._lo = r.copy(), r.copy()
         else:
             np.maximum(self._hi, r, out=self._hi)
-            np.minimum(self._lo, r, out=self._lo)
+            if not self.outward:
+                np.minimum(self._lo, r, out=self._lo)
         _divide_rows(X, r)
 
     def drift(self) -> float:
         if self._hi is None or not self._hi.size:
             return 0.0
-        drift = max(float(self._hi.max()) - 1.0, 1.0 - float(self._lo.min()))
+        drift = float(self._hi.max()) - 1.0
+        if not self.outward:
+            drift = max(drift, 1.0 - float(self._lo.min()))
         self._hi = self._lo = None
         return drift

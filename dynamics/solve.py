@@ -207,7 +207,7 @@ def _solver(scenario: Scenario) -> Euler | RK4 | Adaptive:
 def _simulate(scenario, progress, stop, ensemble, lim, per_evaluation: float, threads: int) -> Result:
     fld, x0 = _field_and_x0(scenario, ensemble)
     X = fld.retract(np.array(x0, dtype=scenario.dtype))
-    manifold = fld.manifold
+    manifold = fld.manifold(outward=scenario.integrator == "euler")
     start = time.perf_counter()  # wall_time: the integration (and saving frames), not the set-up
     t_frames = np.linspace(0.0, scenario.T, scenario.frames)
     t_frames[-1] = scenario.T
@@ -254,7 +254,8 @@ def _run_fixed(scenario: Scenario, fld: AttentionField, X, t_frames, progress, s
     """(t, xs, status, message, steps, h) of a fixed-step run through the core (for dynamics.deep)."""
     h = effective_dt(scenario)
     sol = integrate(
-        fld, X, t_frames, _solver(scenario), manifold=fld.manifold, event=stop, progress=progress,
+        fld, X, t_frames, _solver(scenario), manifold=fld.manifold(outward=scenario.integrator == "euler"),
+        event=stop, progress=progress,
         failure_hint=f"; try a smaller dt (now {h:.3g})",
     )  # fmt: skip
     return sol.t, sol.y, sol.status, sol.message, sol.steps, h
