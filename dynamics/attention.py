@@ -17,8 +17,9 @@ and the particle model is ẋ_i = Σ_k Π_{x_i}( Σ_{j ∈ N(i)} α^k_ij V_k(t) 
   ‖Qx − Ky‖² = ‖Qx‖² − 2⟨Qx, Ky⟩ + ‖Ky‖² and the ‖Qx_i‖² term cancels in the normalisation, the
   weights are the softmax of 2L_ij − β‖K x_j‖² (shifted by the row maximum: no overflow for any β);
 * ``sinkhorn`` — Sinkformers (Sander et al. 2022): (e^{L_ij}) scaled to a doubly stochastic matrix
-  by log-domain Sinkhorn iterations (:func:`sinkhorn`) until the largest marginal error is ≤
-  ``sinkhorn_tol`` or ``sinkhorn_iters`` iterations were made. **No causal mask**: the only
+  by log-domain Sinkhorn iterations (:func:`sinkhorn`, warm-started from the head's potentials of
+  the previous evaluation) until the largest marginal error is ≤ ``sinkhorn_tol`` or
+  ``sinkhorn_iters`` iterations were made. **No causal mask**: the only
   lower-triangular doubly stochastic matrix is the identity (row 1 is e₁, which fills column 1,
   then row 2 is e₂, …) — every token attending only to itself, a zero field — so such a scenario
   is refused rather than silently redefined;
@@ -156,8 +157,9 @@ class AttentionKind:
         """The logits from the scores S = β⟨Q x_i, K x_j⟩ (and β‖K x_j‖², for ``key_norms``)."""
         return S
 
-    def weights(self, L: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
-        """α from the logits (L may be overwritten)."""
+    def weights(self, L: np.ndarray, slot: int = 0) -> np.ndarray:  # pragma: no cover - abstract
+        """α from the logits (L may be overwritten). ``slot`` names the head: a kind may keep state
+        per head between evaluations (Sinkhorn warm-starts from the head's previous potentials)."""
         raise NotImplementedError
 
     def report(self) -> dict[str, Any]:
@@ -184,7 +186,7 @@ class Softmax(AttentionKind):
     models = frozenset({"sphere", "euclidean", "gaussian"})
     fused = "rows"
 
-    def weights(self, L: np.ndarray) -> np.ndarray:
+    def weights(self, L: np.ndarray, slot: int = 0) -> np.ndarray:
         return _row_softmax(L, self.causal, self.mask(L.dtype)[0] if self.causal else None)
 
 
@@ -198,7 +200,7 @@ class Unnormalized(AttentionKind):
     models = frozenset({"sphere"})  # e^{L} with the Euclidean model's growing scores overflows
     fused = "n"
 
-    def weights(self, L: np.ndarray) -> np.ndarray:
+    def weights(self, L: np.ndarray, slot: int = 0) -> np.ndarray:
         np.exp(L, out=L)
         if self.causal:
             L *= self.mask(L.dtype)[1]
@@ -221,7 +223,7 @@ class L2(AttentionKind):
         S -= key_sq[..., None, :]  # the same for every row i
         return S
 
-    def weights(self, L: np.ndarray) -> np.ndarray:
+    def weights(self, L: np.ndarray, slot: int = 0) -> np.ndarray:
         return _row_softmax(L, self.causal, self.mask(L.dtype)[0] if self.causal else None)
 
 
@@ -240,7 +242,7 @@ class Sigmoid(AttentionKind):
         if not math.isfinite(self.bias):
             raise ScenarioError("sigmoid_bias: must be a finite number")
 
-    def weights(self, L: np.ndarray) -> np.ndarray:
+    def weights(self, L: np.ndarray, slot: int = 0) -> np.ndarray:
         if self.bias:
             L += self.bias
         expit(L, out=L)
@@ -279,9 +281,13 @@ class Sinkhorn(AttentionKind):
         self.max_error = 0.0
         self.capped = 0  # evaluations (heads) that stopped at the cap above the tolerance
         self.calls = 0
+        # the column potentials v of the previous evaluation, per head and shape: consecutive
+        # evaluations (the stages of a step) have nearby kernels, so a warm start saves iterations
+        self._potentials: dict[tuple, np.ndarray] = {}
 
-    def weights(self, L: np.ndarray) -> np.ndarray:
-        alpha, info, _ = sinkhorn(L, self.tol, self.iters)
+    def weights(self, L: np.ndarray, slot: int = 0) -> np.ndarray:
+        key = (slot, L.shape)
+        alpha, info, self._potentials[key] = sinkhorn(L, self.tol, self.iters, self._potentials.get(key))
         # the achieved error over both marginals (rows: the stopping test; columns: rounding)
         error = max(
             float(np.max(np.abs(alpha.sum(axis=-1) - 1))), float(np.max(np.abs(alpha.sum(axis=-2) - 1)))
@@ -416,7 +422,7 @@ class HeadMixer:
         if self.kind.key_norms:
             key_sq = np.vecdot(XK, XK)
             key_sq *= self.beta if isinstance(self.beta, float) else self.beta[..., 0]
-        return self.kind.weights(self.kind.logits(S, key_sq))
+        return self.kind.weights(self.kind.logits(S, key_sq), slot=k)
 
     def mix(self, t: float, X: np.ndarray, out: np.ndarray) -> np.ndarray:
         """out ← Σ_k α^k (X V_kᵀ) (before the projection)."""
