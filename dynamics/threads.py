@@ -3,8 +3,9 @@
 OpenBLAS (like MKL) has one *process-wide* thread count, and a Streamlit server runs each
 session's rerun in its own Python thread: with the library default (one BLAS thread per core) two
 concurrent runs on two cores ask for four threads, and one run next to any other busy process
-oversubscribes the cores. ``benchmarks/engine.py --loaded`` measured on 2 cores with one busy
-process beside it: n = 256, d = 64 Euler ran ~9× faster on one thread than on the default two.
+oversubscribes the cores. ``benchmarks/engine.py --threads --loaded`` measured on 2 cores with one
+busy process beside it: n = 256, d = 64 Euler ran 20× faster on one thread than on the default two
+(1.9 vs 38 ms a step, float64).
 
 Policy, applied with ``threadpoolctl`` around every run (``with blas_threads(work):``):
 
@@ -12,9 +13,9 @@ Policy, applied with ``threadpoolctl`` around every run (``with blas_threads(wor
   gains nothing from more BLAS threads (the threads' hand-off costs more than the product);
 * the process-wide BLAS thread count is 1 while no large run is active, else
   ``max(1, cores // active runs)``, so the runs in this process never ask for more BLAS threads
-  than there are cores — and no more than the cores other processes leave free (the runnable
-  tasks of /proc/loadavg, sampled when a run starts): with one busy neighbour on 2 cores,
-  n = 1024, d = 768 ran 1.4× faster on one thread than on two.
+  than there are cores. (Other processes' load is not sampled: on this shared machine it comes
+  in bursts, and a count taken when a run starts chose one thread for n = 1024, d = 768 exactly
+  when two would have been 2× faster as often as the reverse.)
 
 The bookkeeping is one lock-protected :class:`ThreadBudget` per process, created on first use
 (``thread_budget()``). Dask workers call ``blas_threads(0)`` around each task (one BLAS thread per
@@ -26,13 +27,13 @@ from __future__ import annotations
 import functools
 import os
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 
 #: Flops of one field evaluation from which a run may use more than one BLAS thread. Measured on
-#: 2 cores (benchmarks/engine.py): n = 256, d = 64 (2e7 flops) is faster on one thread even on an
-#: idle machine; n = 1024, d = 768 (5.6e9) gains ~1.6× from the second core when it is free.
+#: 2 cores (benchmarks/engine.py --threads): n = 256, d = 64 (2e7 flops) takes 0.48 ms a step on one
+#: thread vs 0.36 ms on two when the second core is free, but 1.9 vs 38 ms beside one busy process;
+#: n = 1024, d = 768 (5.6e9) runs ~2× faster on two threads when the second core is free.
 MULTITHREAD_MIN_WORK = 2e8
 
 
@@ -44,32 +45,14 @@ def usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def runnable_elsewhere() -> int:
-    """Runnable tasks on the machine other than the caller (median of 3 samples of /proc/loadavg,
-    1 ms apart; 0 where it does not exist)."""
-    samples = []
-    for i in range(3):
-        try:
-            with open("/proc/loadavg") as fh:
-                samples.append(int(fh.read().split()[3].split("/")[0]) - 1)
-        except (OSError, ValueError, IndexError):
-            return 0
-        if i < 2:
-            time.sleep(0.001)
-    return max(0, sorted(samples)[1])
-
-
 class ThreadBudget:
     """Process-wide BLAS thread count from the runs active in this process (see module docstring).
 
-    ``busy()`` counts the runnable tasks besides the caller (default :func:`runnable_elsewhere`).
     The library's own thread count is restored when no run is active any more.
     """
 
-    def __init__(self, cores: int | None = None, busy: Callable[[], int] | None = None) -> None:
+    def __init__(self, cores: int | None = None) -> None:
         self.cores = cores or usable_cores()
-        self.busy = busy or runnable_elsewhere
-        self._free = self.cores
         self._lock = threading.Lock()
         self._small = 0
         self._large = 0
@@ -81,7 +64,7 @@ class ThreadBudget:
         """The BLAS thread count for the runs active now (1 when only small runs are)."""
         if self._large == 0:
             return 1
-        return max(1, min(self.cores // (self._small + self._large), self._free))
+        return max(1, self.cores // (self._small + self._large))
 
     def _set(self, count: int | None) -> None:
         """Set every BLAS library's thread count (None: back to each library's original)."""
@@ -100,12 +83,9 @@ class ThreadBudget:
     def run(self, work_per_evaluation: float) -> Iterator[int]:
         """Context of one run; yields the BLAS thread count set when it started."""
         large = work_per_evaluation >= MULTITHREAD_MIN_WORK
-        # other processes' runnable tasks (this process's other runs are not "elsewhere")
-        others = max(0, self.busy() - (self._small + self._large)) if large else 0
         with self._lock:
             if large:
                 self._large += 1
-                self._free = max(1, self.cores - others)
             else:
                 self._small += 1
             chosen = self.threads()

@@ -1104,7 +1104,7 @@ def test_blas_threads_never_exceed_the_cores():
         return {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
 
     before = blas()
-    budget = ThreadBudget(cores=4, busy=lambda: 0)
+    budget = ThreadBudget(cores=4)
     with budget.run(0.0) as small:
         assert small == 1 and blas() == {1}
         with budget.run(MULTITHREAD_MIN_WORK) as large:
@@ -1112,8 +1112,4 @@ def test_blas_threads_never_exceed_the_cores():
         assert blas() == {1}
     with budget.run(MULTITHREAD_MIN_WORK) as alone:
         assert alone == 4 and blas() == {4}
-    assert blas() == before
-    # three runnable tasks of other processes leave one of the four cores free
-    with ThreadBudget(cores=4, busy=lambda: 3).run(MULTITHREAD_MIN_WORK) as loaded:
-        assert loaded == 1 and blas() == {1}
     assert blas() == before
