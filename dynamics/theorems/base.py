@@ -22,6 +22,11 @@ MODELS = {"sphere": "sphere/ellipsoid model", "euclidean": "Euclidean model"}
 _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
+def real_space(d: int) -> str:
+    """ℝᵈ for a given d: "ℝ³"."""
+    return "ℝ" + str(d).translate(_SUPERSCRIPT)
+
+
 def num(x: float, digits: int = 3) -> str:
     """A number for prose: ``1e-08`` → "10⁻⁸", ``2.5e-12`` → "2.5·10⁻¹²", else ``:.{digits}g``."""
     x = float(x)

@@ -97,8 +97,9 @@ def _observe(f: EuclideanFacts, result: eu.EuclideanResult) -> Observation:
     if non_boolean <= 1:
         return Observation(
             True,
-            f"P(T) is Boolean to {rest:.2g} ≤ {num(EU_BOOLEAN_TOL)} on every row but at most one: each token "
-            f"attends to token {lo} (the smallest) or {hi} (the largest); rank P(T) = {numbers['rank_end']}",
+            f"P(T) is Boolean to {num(rest, 2)} ≤ {num(EU_BOOLEAN_TOL)} on every row but at most one: "
+            f"each token attends to token {lo} (the smallest) or {hi} (the largest); "
+            f"rank P(T) = {numbers['rank_end']}",
             numbers,
         )
     return Observation(

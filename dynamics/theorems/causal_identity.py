@@ -39,13 +39,13 @@ def _observe(f: Facts, result: Result) -> Observation:
         return Observation(
             True,
             f"the first token stayed fixed (drift {num(drift, 2)}) and every token is within "
-            f"{ang.max():.3g} rad of it at T = {t[-1]:g}",
+            f"{num(ang.max())} rad of it at T = {t[-1]:g}",
             numbers,
         )
     return Observation(
         None,
         f"the first token stayed fixed (drift {num(drift, 2)}), but at T = {t[-1]:g} some token is still "
-        f"{ang.max():.3g} rad away: horizon too short (no rate; or one of the exceptional starts, "
+        f"{num(ang.max())} rad away: horizon too short (no rate; or one of the exceptional starts, "
         "such as x₂ = −x₁)",
         numbers,
     )

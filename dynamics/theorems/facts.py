@@ -157,16 +157,13 @@ class MatrixFacts:
 
     @property
     def top_simple(self) -> bool:
-        scale = max(1.0, abs(float(self.top_eigs[0])), abs(self.min_eig))
-        return self.top_gap > GAP_TOL * scale
+        """λ₁ − λ₂ > GAP_TOL · max(1, ‖M‖_F) (the Frobenius norm bounds every |λ|)."""
+        return self.top_gap > GAP_TOL * max(1.0, self.norm)
 
     def spectrum_words(self) -> str:
-        """ "λ₁ = …, λ₂ = …, smallest …" (never all d eigenvalues: d may be 768)."""
+        """The two largest eigenvalues in words (never all d of them: d may be 768)."""
         e = self.top_eigs
-        words = [f"λ₁ = {e[0]:.4g}"] + ([f"λ₂ = {e[1]:.4g}"] if e.size > 1 else [])
-        if self.d > 2:
-            words.append(f"smallest {self.min_eig:.4g}")
-        return ", ".join(words)
+        return ", ".join([f"λ₁ = {e[0]:.4g}"] + ([f"λ₂ = {e[1]:.4g}"] if e.size > 1 else []))
 
 
 def _spec_constant(ms: MatrixSpec) -> bool:

@@ -85,13 +85,13 @@ def _observe(f: Facts, result: Result) -> Observation:
         extra = "" if where == "unproven" else " and the energy never decreased"
         return Observation(
             True,
-            f"the fastest token's speed fell from {v0:.3g} to {vT:.3g}{extra}: at an equilibrium by "
+            f"the fastest token's speed fell from {num(v0)} to {num(vT)}{extra}: at an equilibrium by "
             f"T = {t[-1]:g}",
             numbers,
         )
     return Observation(
         None,
-        f"horizon too short: the fastest token's speed fell from {v0:.3g} to {vT:.3g}, not yet below "
+        f"horizon too short: the fastest token's speed fell from {num(v0)} to {num(vT)}, not yet below "
         f"{num(VELOCITY_RATIO)}× its start (the theorem gives no rate)",
         numbers,
     )

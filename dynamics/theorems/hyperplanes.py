@@ -32,7 +32,7 @@ def top_real(f: EuclideanFacts) -> Assumption:
         "|Im λ₁|",
         f.top.real,
         abs(lam.imag),
-        f"V's eigenvalue of largest modulus λ₁ = {_complex(lam)}; |Im λ₁| = {abs(lam.imag):.3g} (must be 0)",
+        f"V's eigenvalue of largest modulus λ₁ = {_complex(lam)}; |Im λ₁| = {num(abs(lam.imag))} (must be 0)",
     )
 
 
@@ -110,21 +110,21 @@ def _observe(f: EuclideanFacts, result: eu.EuclideanResult) -> Observation:
     if converged and np.all(off <= tol) and len(values) <= 3:
         return Observation(
             True,
-            f"ψ₁ᵀzᵢ converged (fastest |ψ₁ᵀżᵢ| = {cvel:.2g}) to {len(values)} value(s) "
-            f"{{{', '.join(f'{v:.4g}' for v in values)}}} ⊂ {{a, 0, b}} (tol {tol:.2g})"
+            f"ψ₁ᵀzᵢ converged (fastest |ψ₁ᵀżᵢ| = {num(cvel, 2)}) to {len(values)} value(s) "
+            f"{{{', '.join(f'{v:.4g}' for v in values)}}} ⊂ {{a, 0, b}} (tol {num(tol, 2)})"
             + (f", at most three from t = {since:g}" if since is not None else ""),
             numbers,
         )
     if converged and np.any(off > EU_WRONG_TOL * scale):
         return Observation(
             False,
-            f"ψ₁ᵀzᵢ converged (fastest |ψ₁ᵀżᵢ| = {cvel:.2g}) to {len(values)} values, some farther than "
-            f"{num(EU_WRONG_TOL)}·{scale:.3g} from {{min, 0, max}}",
+            f"ψ₁ᵀzᵢ converged (fastest |ψ₁ᵀżᵢ| = {num(cvel, 2)}) to {len(values)} values, some farther than "
+            f"{num(EU_WRONG_TOL)}·{num(scale)} from {{min, 0, max}}",
             numbers,
         )
     return Observation(
         None,
-        f"horizon too short: the fastest |ψ₁ᵀżᵢ(T)| = {cvel:.3g} > {num(EU_VELOCITY_TOL)}·{scale:.3g}; "
+        f"horizon too short: the fastest |ψ₁ᵀżᵢ(T)| = {num(cvel)} > {num(EU_VELOCITY_TOL)}·{num(scale)}; "
         f"{len(values)} distinct value(s) of ψ₁ᵀzᵢ at T = {t[-1]:g}",
         numbers,
     )

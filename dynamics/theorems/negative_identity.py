@@ -66,20 +66,21 @@ def _observe(f: EuclideanFacts, result: eu.EuclideanResult) -> Observation:
     resolved = f.scenario.integrator != "adaptive" and eu.fixed_steps(f.scenario)[1] <= 0.5
     if excess > EU_BALL_TOL * max(1.0, numbers["ball_radius_max"]) and resolved:
         return Observation(
-            False, f"a token left the ball ‖xᵢ‖ ≤ max(‖xᵢ(0)‖, √(2n)) by {excess:.3g} (step ≤ 0.5)", numbers
+            False, f"a token left the ball ‖xᵢ‖ ≤ max(‖xᵢ(0)‖, √(2n)) by {num(excess)} (step ≤ 0.5)", numbers
         )
     start, end = numbers["max_norm_start"], numbers["max_norm_end"]
     if ratio <= EU_NORM_RATIO and uniform <= EU_UNIFORM_TOL:
         return Observation(
             True,
-            f"the largest ‖xᵢ‖ fell from {start:.3g} to {end:.3g} (≤ {num(EU_NORM_RATIO)}×) and "
-            f"max|nP − 1| = {uniform:.2g} ≤ {num(EU_UNIFORM_TOL)} at T = {t[-1]:g}; the ball bound held",
+            f"the largest ‖xᵢ‖ fell from {num(start)} to {num(end)} (≤ {num(EU_NORM_RATIO)}×) and "
+            f"max|nP − 1| = {num(uniform, 2)} ≤ {num(EU_UNIFORM_TOL)} at T = {t[-1]:g}; the ball bound held",
             numbers,
         )
     return Observation(
         None,
-        f"horizon too short: the largest ‖xᵢ‖ is {ratio:.3g}× its start and max|nP − 1| = {uniform:.2g} at "
-        f"T = {t[-1]:g} (the decay is algebraic, ≈ (1 + 2ct)^(−1/2): try T of a few hundred)",
+        f"horizon too short: the largest ‖xᵢ‖ is {num(ratio)}× its start and max|nP − 1| = "
+        f"{num(uniform, 2)} at T = {t[-1]:g} (the decay is algebraic, ≈ (1 + 2ct)^(−1/2): "
+        "try T of a few hundred)",
         numbers,
     )
 

@@ -145,7 +145,7 @@ def invariant(f: Facts, drop: float, what: str, numbers: dict[str, Any]) -> Obse
         sigma = stiffness(f)
         limit = STABILITY[s.integrator]
         resolved = sigma <= limit
-        note = f"{s.integrator} step h·L ≈ {sigma:.3g} (resolved if ≤ {limit:g})"
+        note = f"{s.integrator} step h·L ≈ {num(sigma)} (resolved if ≤ {limit:g})"
         numbers["step_stiffness"] = sigma
     numbers["invariant_allowance"] = allowance
     if drop <= allowance:
@@ -213,14 +213,14 @@ def consensus(f: Facts, result: Result, *, margin: bool, energy: bool, rate: boo
         numbers["centrally_symmetric_start"] = True
         return Observation(
             None,
-            f"no consensus by T = {t[-1]:g} (spread {end:.3g} rad), and none will come: every token "
+            f"no consensus by T = {t[-1]:g} (spread {num(end)} rad), and none will come: every token "
             "starts with its antipode, and x ↦ −x maps solutions to solutions, so the configuration "
             "stays centrally symmetric — one of the exceptional starts that 'almost every' excludes",
             numbers,
         )
     return Observation(
         None,
-        f"horizon too short: the tokens' angular spread is {end:.3g} rad ≥ {num(CONSENSUS_TOL)} at "
+        f"horizon too short: the tokens' angular spread is {num(end)} rad ≥ {num(CONSENSUS_TOL)} at "
         f"T = {t[-1]:g} (the theorem gives no rate; try a longer T)",
         numbers,
     )
@@ -253,9 +253,9 @@ def limit(f: Facts, result: Result, vf: MatrixFacts, *, open_question: bool) -> 
     if open_question:
         numbers["consistent_with_conjecture"] = at_limit
         seen = (
-            f"consensus at s·v (largest angle {ang.max():.3g} rad)"
+            f"consensus at s·v (largest angle {num(ang.max())} rad)"
             if at_limit
-            else f"largest angle to s·v {ang.max():.3g} rad, spread {numbers['diameter_end']:.3g} rad"
+            else f"largest angle to s·v {num(ang.max())} rad, spread {num(numbers['diameter_end'])} rad"
         )
         return Observation(
             None,
@@ -264,16 +264,16 @@ def limit(f: Facts, result: Result, vf: MatrixFacts, *, open_question: bool) -> 
             numbers,
         )
     if at_limit:
-        return Observation(True, f"every token within {ang.max():.3g} rad of s·v at T = {t[-1]:g}", numbers)
+        return Observation(True, f"every token within {num(ang.max())} rad of s·v at T = {t[-1]:g}", numbers)
     if numbers["diameter_end"] < CONSENSUS_TOL and ang.max() > WRONG_LIMIT_TOL:
         return Observation(
             False,
-            f"consensus reached at T = {t[-1]:g}, but {ang.max():.3g} rad away from the predicted s·v",
+            f"consensus reached at T = {t[-1]:g}, but {num(ang.max())} rad away from the predicted s·v",
             numbers,
         )
     return Observation(
         None,
-        f"horizon too short: at T = {t[-1]:g} some token is {ang.max():.3g} rad from s·v "
+        f"horizon too short: at T = {t[-1]:g} some token is {num(ang.max())} rad from s·v "
         "(the theorem gives no rate)",
         numbers,
     )

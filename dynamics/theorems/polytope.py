@@ -45,13 +45,13 @@ def _nesting(
     note = (
         f"adaptive {es.method}"
         if es.integrator == "adaptive"
-        else f"{es.integrator} step h = {eu.fixed_steps(es)[1]:.3g}"
+        else f"{es.integrator} step h = {num(eu.fixed_steps(es)[1])}"
     )
     if exact:
         return Observation(
             False,
             f"a rescaled token left the convex hull of the previous frame by {num(nest)} > "
-            f"{num(EU_HULL_TOL)}·{scale:.3g}, although the hulls are nested along the flow and an Euler "
+            f"{num(EU_HULL_TOL)}·{num(scale)}, although the hulls are nested along the flow and an Euler "
             f"step h ≤ 1 is a convex combination ({note})",
             numbers,
         )
@@ -92,11 +92,11 @@ def _observe(f: EuclideanFacts, result: eu.EuclideanResult) -> Observation:
     if len(centres) <= 32:
         numbers["limit_values"] = centres.round(6).tolist()
     converged = vel <= EU_VELOCITY_TOL * scale
-    where = f"{len(centres)} distinct limit point(s) (tol {tol:.2g}), {vertices} vertex(es) of their hull"
+    where = f"{len(centres)} distinct limit point(s) (tol {num(tol, 2)}), {vertices} vertex(es) of their hull"
     if converged and np.all(on_bd | at_zero):
         return Observation(
             True,
-            f"z converged (fastest ‖żᵢ‖ = {vel:.2g}) to {where}, every one on the boundary of K or at 0; "
+            f"z converged (fastest ‖żᵢ‖ = {num(vel, 2)}) to {where}, every one on the boundary of K or at 0; "
             f"hulls nested to {num(nest, 2)}",
             numbers,
         )
@@ -104,13 +104,13 @@ def _observe(f: EuclideanFacts, result: eu.EuclideanResult) -> Observation:
     if converged and deep.any():
         return Observation(
             False,
-            f"z converged (fastest ‖żᵢ‖ = {vel:.2g}) but {int(deep.sum())} limit point(s) lie inside K, "
-            f"deeper than {num(EU_WRONG_TOL)}·{scale:.3g}",
+            f"z converged (fastest ‖żᵢ‖ = {num(vel, 2)}) but {int(deep.sum())} limit point(s) lie inside K, "
+            f"deeper than {num(EU_WRONG_TOL)}·{num(scale)}",
             numbers,
         )
     return Observation(
         None,
-        f"horizon too short: the fastest ‖żᵢ(T)‖ = {vel:.3g} > {num(EU_VELOCITY_TOL)}·{scale:.3g} at "
+        f"horizon too short: the fastest ‖żᵢ(T)‖ = {num(vel)} > {num(EU_VELOCITY_TOL)}·{num(scale)} at "
         f"T = {t[-1]:g} ({where} so far; no rate is proven)",
         numbers,
     )

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from .base import Assumption, assumption, num
+from .base import Assumption, assumption, num, real_space
 from .facts import (
     EU_DISTINCT_TOL,
     GAP_TOL,
@@ -304,8 +304,8 @@ def e_model(f: EuclideanFacts) -> Assumption:
         "the Euclidean model in ℝᵈ",
         "space",
         True,
-        f"R^{f.d}",
-        f"unnormalized dynamics in ℝ^{f.d} (no layer norm), drawn as z = e⁻ᵗⱽx{how}",
+        real_space(f.d),
+        f"unnormalized dynamics in {real_space(f.d)} (no layer norm), drawn as z = e⁻ᵗⱽx{how}",
     )
 
 
@@ -346,7 +346,7 @@ def e_qk_symmetric(f: EuclideanFacts) -> Assumption:
         defect <= SYMMETRY_TOL,
         defect,
         f"‖A − Aᵀ‖/‖A‖ = {num(defect)}, A = QᵀK (≤ {num(SYMMETRY_TOL)} needed: QᵀK ≻ 0 in the paper "
-        "means symmetric positive definite; its square root A^½ is used)",
+        "means symmetric positive definite; its square root is used)",
     )
 
 
@@ -382,5 +382,5 @@ def e_tokens_distinct(f: EuclideanFacts) -> Assumption:
         "min distance",
         f.min_distance > tol,
         f.min_distance,
-        f"smallest distance between two initial tokens = {f.min_distance:.3g} (> {num(tol)} needed)",
+        f"smallest distance between two initial tokens = {num(f.min_distance)} (> {num(tol)} needed)",
     )
