@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import json
 import math
 import sys
@@ -619,6 +620,55 @@ class Comparison:
             "gaps": self.gaps(),
             "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
         }
+
+
+#: summarize: the ODE "predicts" a network curve when 1 − mean cos differs by at most this at every block.
+PREDICT_TOL = 0.05
+
+
+def summarize(data: dict[str, Any]) -> str:
+    """One paragraph read off a ``Comparison.to_json()``: where each curve ends, the largest gap
+    between the ODE and the network (without MLP), and which rung of the ladder changes the end
+    value most. Every number comes from the curves."""
+
+    def end(curves: dict[str, list]) -> str:
+        return f"{curves['deviation'][-1]:.3g} ({curves['clusters'][-1]} clusters)"
+
+    net, ode = data["network"], data["ode"]
+    parts = [f"After {data['repeats']} applications of layer {data['layer']}, 1 − mean cos(x₁, x_j) is"]
+    parts.append(", ".join(f"{end(c)} for the network {name}" for name, c in net.items()))
+    parts.append("and " + ", ".join(f"{end(c)} for the ODE on the {space}" for space, c in ode.items()) + ".")
+    text = " ".join(parts)
+    bare = net.get("without MLP")
+    if bare is not None and ode:
+        gaps = {
+            space: float(np.max(np.abs(np.array(c["deviation"]) - np.array(bare["deviation"]))))
+            for space, c in ode.items()
+        }
+        best = min(gaps, key=gaps.__getitem__)
+        if gaps[best] <= PREDICT_TOL:
+            text += (
+                f" The ODE on the {best} predicts the network without MLP within {gaps[best]:.2g} at every "
+                f"block (tolerance {PREDICT_TOL:g})."
+            )
+        else:
+            text += (
+                " The ODE does not predict this network: the gap to the network without MLP reaches "
+                + ", ".join(f"{g:.2g} ({space})" for space, g in gaps.items())
+                + f" (tolerance {PREDICT_TOL:g})."
+            )
+    rungs = data.get("ladder", {})
+    if len(rungs) > 1:
+        names = list(rungs)
+        ends = [float(rungs[name]["deviation"][-1]) for name in names]
+        steps = [abs(b - a) for a, b in itertools.pairwise(ends)]
+        biggest = names[1 + int(np.argmax(steps))]
+        text += (
+            " One change at a time from the network's block (no MLP): "
+            + "; ".join(f"{name} → {value:.3g}" for name, value in zip(names[1:], ends[1:], strict=True))
+            + f". The largest single change comes with “{biggest}”."
+        )
+    return text
 
 
 def run_ode(
