@@ -632,7 +632,8 @@ def summarize(data: dict[str, Any]) -> str:
     value most. Every number comes from the curves."""
 
     def end(curves: dict[str, list]) -> str:
-        return f"{curves['deviation'][-1]:.3g} ({curves['clusters'][-1]} clusters)"
+        count = curves["clusters"][-1]
+        return f"{curves['deviation'][-1]:.3g} ({count} cluster{'' if count == 1 else 's'})"
 
     net, ode = data["network"], data["ode"]
     parts = [f"After {data['repeats']} applications of layer {data['layer']}, 1 − mean cos(x₁, x_j) is"]

@@ -48,7 +48,7 @@ def tiny_repo(folder: Path) -> dict[str, bytes]:
     from dynamics import transformer as tr
 
     config = transformers.GPT2Config(
-        n_layer=2, n_head=2, n_embd=64, vocab_size=50257, n_positions=64, bos_token_id=256, eos_token_id=256
+        n_layer=2, n_head=2, n_embd=64, vocab_size=50257, n_positions=128, bos_token_id=256, eos_token_id=256
     )
     tr.random_model(config, seed=3).save_pretrained(folder)
     vocab = {ch: i for i, ch in enumerate(bytes_to_unicode().values())}
@@ -56,7 +56,7 @@ def tiny_repo(folder: Path) -> dict[str, bytes]:
     (folder / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
     (folder / "merges.txt").write_text("#version: 0.2\n", encoding="utf-8")
     (folder / "tokenizer_config.json").write_text(
-        json.dumps({"tokenizer_class": "GPT2Tokenizer", "model_max_length": 64}), encoding="utf-8"
+        json.dumps({"tokenizer_class": "GPT2Tokenizer", "model_max_length": 128}), encoding="utf-8"
     )
     return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
 
