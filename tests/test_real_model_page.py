@@ -164,3 +164,24 @@ def test_load_gpt2_offline_says_so(empty_cache: Path, monkeypatch: pytest.Monkey
     assert "offline" in message and "all-MiniLM-L6-v2 works without any download" in message
     assert not at.exception
     assert np.all([not b.label.startswith("Cancel") for b in at.button])
+
+
+def test_cancel_stops_the_download_and_says_so(
+    empty_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = tiny_repo(tmp_path / "repo")
+    with serve(files, repo="gpt2") as hub:
+        hub.gated.add("model.safetensors")  # the server pauses after 11 MB of the weights
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)
+        at = _page()
+        next(b for b in at.button if b.label.startswith("Load GPT-2")).click().run()
+        _run_until(at, lambda a: any("model.safetensors" in (p.proto.text or "") for p in a.get("progress")))
+        bar = next(p for p in at.get("progress") if "model.safetensors" in (p.proto.text or ""))
+        assert 0 < bar.proto.value < 100 and "of " in bar.proto.text
+        at.button(key="rm_cancel_download").click().run()
+        assert not at.exception
+        _run_until(at, lambda a: any("Download cancelled" in i.value for i in a.info))
+        assert any(b.label.startswith("Load GPT-2") for b in at.button)  # it can be resumed
+    assert not (empty_cache / "hub" / "models--gpt2" / "snapshots").exists() or not any(
+        (empty_cache / "hub" / "models--gpt2" / "snapshots").rglob("model.safetensors")
+    )

