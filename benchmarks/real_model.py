@@ -274,9 +274,12 @@ def ode_vs_network(model, ids: np.ndarray, markdown: bool) -> None:
         def end(c):
             return f"{c.deviation[-1]:.3f} ({int(c.clusters[-1])})"
 
-        gap = max(np.abs(c.deviation - cmp.network["without MLP"].deviation).max() for c in cmp.ode.values())
+        gap = max(g["max_abs_gap"] for key, g in cmp.gaps().items() if key.endswith("without MLP"))
         first = {
-            space: next((k for k, v in enumerate(c.deviation) if v < 1e-2 and c.clusters[k] == 1), None)
+            space: next(
+                (f"{c.blocks[k]:.3g}" for k, v in enumerate(c.deviation) if v < 1e-2 and c.clusters[k] == 1),
+                None,
+            )
             for space, c in cmp.ode.items()
         }
         rows.append([

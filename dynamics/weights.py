@@ -79,6 +79,12 @@ GAMMA_FLOOR = 1e-3
 #: dt = 0.5 moved the curves by ≤ 2.3e-3 against dt = 0.125 on MiniLM (layers 0 and 3, n = 15, 54).
 ODE_DT = 0.5
 DEFAULT_REPEATS = 24
+#: The ODE is integrated over at most this much time (≤ 4·MAX_ODE_TIME/ODE_DT field evaluations):
+#: a pre-LN layer whose residual stream is small has a clock √d/r of many time units per block
+#: (35 for a random GPT-2's first block), and the run would otherwise grow with it.
+MAX_ODE_TIME = 24.0
+#: Saved ODE frames when the horizon ends before the second block application.
+MIN_ODE_FRAMES = 25
 CLUSTER_EPS = 1e-2
 #: BLAS threads for the spectra and the ODE. One: the matrices are d ≤ 768 and n ≤ 128, and on a
 #: shared 2-core machine OpenBLAS's second thread made a field evaluation 5–25× slower (n = 15 and
@@ -292,6 +298,16 @@ class PaperLayer:
             Head(Q=array_spec(self.qk(h).T), K=eye, V=array_spec(self.value(h))) for h in range(self.n_heads)
         )
 
+    def horizon(self, repeats: int, max_time: float = MAX_ODE_TIME) -> tuple[float, int]:
+        """(T, frames): the ODE time of ``repeats`` block applications, capped at ``max_time``,
+        saved once per block when at least two blocks fit, else in MIN_ODE_FRAMES − 1 steps."""
+        repeats = max(1, int(repeats))
+        fit = max_time / self.clock + 1e-9
+        blocks = repeats if fit >= repeats else math.floor(fit)
+        if blocks >= 2:
+            return blocks * self.clock, blocks + 1
+        return min(repeats * self.clock, max_time), MIN_ODE_FRAMES
+
     def scenario(
         self,
         tokens: np.ndarray,
@@ -299,13 +315,15 @@ class PaperLayer:
         repeats: int = DEFAULT_REPEATS,
         dt: float = ODE_DT,
         dtype: str = "float32",
+        max_time: float = MAX_ODE_TIME,
     ) -> Scenario:
         """The ODE of this layer from ``tokens`` (moved radially onto the manifold), over the ODE
-        time of ``repeats`` block applications, one saved frame per block."""
+        time of ``repeats`` block applications (capped: ``horizon``)."""
         tokens = np.asarray(tokens, dtype=float)
         if tokens.ndim != 2 or tokens.shape[1] != self.d:
             raise ScenarioError(f"tokens: expected an (n, {self.d}) array")
         P = None if self.P_diag is None else np.diag(self.P_diag)
+        T, frames = self.horizon(repeats, max_time)
         return Scenario(
             x0=tokens,
             heads=self.heads(),
@@ -313,8 +331,8 @@ class PaperLayer:
             mask="causal" if self.causal else "none",
             space=self.space,
             P=P,
-            T=max(1, int(repeats)) * self.clock,
-            frames=max(1, int(repeats)) + 1,
+            T=T,
+            frames=frames,
             integrator="rk4",
             dt=dt,
             dtype=dtype,
@@ -486,22 +504,32 @@ def layer_report(
 # ------------------------------------------------------------------------- ODE vs network
 @dataclass(frozen=True)
 class Curves:
-    """1 − mean_j cos(x₁, x_j) and the ε-cluster count per block application (K,)."""
+    """1 − mean_j cos(x₁, x_j) and the ε-cluster count at ``blocks`` block applications (K,)."""
 
     deviation: np.ndarray
     clusters: np.ndarray
+    blocks: np.ndarray
 
     def to_json(self) -> dict[str, list]:
-        return {"deviation": [float(v) for v in self.deviation], "clusters": [int(c) for c in self.clusters]}
+        return {
+            "blocks": [float(b) for b in self.blocks],
+            "deviation": [float(v) for v in self.deviation],
+            "clusters": [int(c) for c in self.clusters],
+        }
+
+    def at_blocks(self, k: np.ndarray) -> np.ndarray:
+        """1 − mean cos linearly interpolated at block counts ``k`` within this curve's range."""
+        return np.interp(k, self.blocks, self.deviation)
 
 
-def curves(xs: np.ndarray, eps: float = CLUSTER_EPS) -> Curves:
-    """Curves of a trajectory (K, n, d), on directions."""
+def curves(xs: np.ndarray, eps: float = CLUSTER_EPS, blocks: np.ndarray | None = None) -> Curves:
+    """Curves of a trajectory (K, n, d), on directions; ``blocks`` defaults to 0, 1, …, K − 1."""
     xs = np.asarray(xs, dtype=float)
     u = xs / np.linalg.norm(xs, axis=-1, keepdims=True)
     dev = 1.0 - np.einsum("kd,kjd->kj", u[:, 0], u).mean(axis=-1)
     count = np.array([int(clusters(frame, eps).max()) + 1 for frame in u])
-    return Curves(deviation=dev, clusters=count)
+    k = np.arange(len(xs), dtype=float) if blocks is None else np.asarray(blocks, dtype=float)
+    return Curves(deviation=dev, clusters=count, blocks=k)
 
 
 #: The ladder from the network's block (without MLP) to the paper's layer, one change at a time.
@@ -594,13 +622,16 @@ class Comparison:
     seconds: dict[str, float] = field(default_factory=dict)
 
     def gaps(self) -> dict[str, dict[str, float]]:
-        """max_k |ODE − network| of 1 − mean cos, for each ODE against the network without MLP
-        and with it, and the final values."""
+        """max_k |ODE − network| of 1 − mean cos over the blocks the ODE covers, for each ODE
+        against the network without MLP and with it, and the final values."""
         out: dict[str, dict[str, float]] = {}
         for space, c in self.ode.items():
             for label, net in self.network.items():
-                out[f"{space} vs {label}"] = {
-                    "max_abs_gap": float(np.max(np.abs(c.deviation - net.deviation))),
+                k = net.blocks[net.blocks <= c.blocks[-1] + 1e-9]
+                gap = np.abs(c.at_blocks(k) - net.deviation[: len(k)])
+                out[f"{space} vs {label}"] = {  # no gap when the ODE ends before the first block
+                    "max_abs_gap": float(gap.max()) if len(k) > 1 else math.nan,
+                    "ode_blocks": float(c.blocks[-1]),
                     "final_ode": float(c.deviation[-1]),
                     "final_network": float(net.deviation[-1]),
                     "final_clusters_ode": int(c.clusters[-1]),
@@ -617,7 +648,7 @@ class Comparison:
             "ode": {k: v.to_json() for k, v in self.ode.items()},
             "ladder": {k: v.to_json() for k, v in self.ladder.items()},
             "ode_status": self.ode_status,
-            "gaps": self.gaps(),
+            "gaps": {k: {kk: _finite(vv) for kk, vv in g.items()} for k, g in self.gaps().items()},
             "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
         }
 
@@ -640,17 +671,28 @@ def summarize(data: dict[str, Any]) -> str:
     parts.append(", ".join(f"{end(c)} for the network {name}" for name, c in net.items()))
     parts.append("and " + ", ".join(f"{end(c)} for the ODE on the {space}" for space, c in ode.items()) + ".")
     text = " ".join(parts)
-    bare = net.get("without MLP")
-    if bare is not None and ode:
-        gaps = {
-            space: float(np.max(np.abs(np.array(c["deviation"]) - np.array(bare["deviation"]))))
-            for space, c in ode.items()
-        }
+    covered = {space: float(c["blocks"][-1]) for space, c in ode.items()}
+    if covered and min(covered.values()) < data["repeats"] - 1e-9:
+        text += (
+            f" At {data['clock_per_block']:.3g} units of ODE time per block, the ODE (integrated up to "
+            f"t = {MAX_ODE_TIME:g}) covers only the first {min(covered.values()):.3g} block applications; "
+            "its value there is the one quoted."
+        )
+    gaps = {
+        key.split(" vs ")[0]: float(g["max_abs_gap"])
+        for key, g in data.get("gaps", {}).items()
+        if key.endswith(" vs without MLP")
+        and g["max_abs_gap"] is not None
+        and math.isfinite(g["max_abs_gap"])
+    }
+    if ode and not gaps:
+        text += " The ODE ends before the first block application: there is nothing to compare yet."
+    elif gaps:
         best = min(gaps, key=gaps.__getitem__)
         if gaps[best] <= PREDICT_TOL:
             text += (
                 f" The ODE on the {best} predicts the network without MLP within {gaps[best]:.2g} at every "
-                f"block (tolerance {PREDICT_TOL:g})."
+                f"block it covers (tolerance {PREDICT_TOL:g})."
             )
         else:
             text += (
@@ -663,11 +705,11 @@ def summarize(data: dict[str, Any]) -> str:
         names = list(rungs)
         ends = [float(rungs[name]["deviation"][-1]) for name in names]
         steps = [abs(b - a) for a, b in itertools.pairwise(ends)]
-        biggest = names[1 + int(np.argmax(steps))]
+        top = int(np.argmax(steps))
         text += (
             " One change at a time from the network's block (no MLP): "
             + "; ".join(f"{name} → {value:.3g}" for name, value in zip(names[1:], ends[1:], strict=True))
-            + f". The largest single change comes with “{biggest}”."
+            + f". The largest single change (by {steps[top]:.2g}) comes with “{names[1 + top]}”."
         )
     return text
 
@@ -680,6 +722,7 @@ def run_ode(
     repeats: int = DEFAULT_REPEATS,
     dt: float = ODE_DT,
     dtype: str = "float32",
+    max_time: float = MAX_ODE_TIME,
     progress: Callable[[float], bool | None] | None = None,
 ) -> tuple[Any, PaperLayer]:
     """Integrate the paper's model with layer ``w`` frozen from the prompt's state ``states``
@@ -690,7 +733,7 @@ def run_ode(
     with blas_threads():
         reading = read_layer(w, space, residual=states)
         tokens = attention_inputs(w, np.asarray(states, dtype=float))
-        scenario = reading.scenario(tokens, repeats=repeats, dt=dt, dtype=dtype)
+        scenario = reading.scenario(tokens, repeats=repeats, dt=dt, dtype=dtype, max_time=max_time)
         return simulate(scenario, progress), reading
 
 
@@ -733,7 +776,7 @@ def compare(
         result, reading = run_ode(w, states0, space, repeats=repeats, dt=dt)
         clock = reading.clock
         status[space] = result.message
-        ode[space] = curves(result.x, eps)
+        ode[space] = curves(result.x, eps, blocks=np.asarray(result.t) / reading.clock)
         seconds[f"ode {space}"] = time.perf_counter() - t0
     return Comparison(
         layer=int(layer), repeats=int(repeats), clock=clock, network=network, ode=ode,

@@ -274,7 +274,8 @@ def test_the_ode_of_a_planted_identity_layer_shows_theorem_c() -> None:
     states = tr.layer_states(model, np.arange(1, 9), 0, repeats=0)[0]
     reading = wt.read_layer(w, "ellipsoid", residual=states)
     repeats = max(2, math.ceil(40 / reading.clock))
-    result, _ = wt.run_ode(w, states, "ellipsoid", repeats=repeats, dtype="float64")
+    result, _ = wt.run_ode(w, states, "ellipsoid", repeats=repeats, dtype="float64", max_time=math.inf)
+    assert result.t[-1] >= 40
     card = {c.id: c for c in evaluate(result.scenario, result)}["ast-causal-identity"]
     assert card.applies and card.observed is True, card.reason
 
@@ -321,7 +322,38 @@ def test_minilm_ode_against_the_repeated_layer(minilm) -> None:
     np.testing.assert_allclose(starts, starts[0], rtol=1e-6)  # the ODE runs in float32
     assert set(cmp.gaps()) == {f"{s} vs {n}" for s in wt.SPACES for n in ("with MLP", "without MLP")}
     assert all(status.startswith("reached T") for status in cmp.ode_status.values())
-    json.dumps(cmp.to_json())
+    json.dumps(cmp.to_json(), allow_nan=False)
+    assert "After 6 applications of layer 0" in wt.summarize(cmp.to_json())
+
+
+def test_a_comparison_shorter_than_one_block_claims_nothing() -> None:
+    """Random GPT-2's first block has a clock of many ODE time units: the capped ODE ends before
+    block 1, so there is no gap to report (not a perfect match at block 0)."""
+    model = tr.random_model(
+        transformers.GPT2Config(n_layer=1, n_head=2, n_embd=32, vocab_size=50, n_positions=32), seed=0
+    )
+    cmp = wt.compare(model, np.arange(1, 9), 0, repeats=4)
+    assert cmp.clock > wt.MAX_ODE_TIME and cmp.ode["ellipsoid"].blocks[-1] < 1
+    data = cmp.to_json()
+    json.dumps(data, allow_nan=False)
+    assert all(g["max_abs_gap"] is None for g in data["gaps"].values())
+    text = wt.summarize(data)
+    assert "nothing to compare yet" in text and "predicts" not in text
+
+
+def test_the_ode_horizon_is_capped_and_saved_at_block_times() -> None:
+    model = planted_gpt2(+1.0)
+    w = tr.layer_weights(model, 0)
+    states = tr.layer_states(model, np.arange(1, 9), 0, repeats=0)[0]
+    slow = wt.read_layer(w, "ellipsoid", residual=100 * states)  # large residual norms: a short clock
+    fast = wt.read_layer(w, "ellipsoid", residual=states / 100)  # tiny ones: many time units a block
+    assert slow.clock < 1 < wt.MAX_ODE_TIME < fast.clock
+    T, frames = slow.horizon(24)
+    assert frames == 25 and T == pytest.approx(24 * slow.clock)  # one frame per block
+    T, frames = fast.horizon(24)
+    assert T == wt.MAX_ODE_TIME and frames == wt.MIN_ODE_FRAMES  # capped, before the first block ends
+    cmp_blocks = wt.curves(np.ones((frames, 3, 4)), blocks=np.linspace(0, T, frames) / fast.clock).blocks
+    assert cmp_blocks[-1] == pytest.approx(wt.MAX_ODE_TIME / fast.clock) and cmp_blocks[-1] < 1
 
 
 def test_the_default_ode_step_resolves_the_flow(minilm) -> None:

@@ -150,10 +150,11 @@ def comparison(cmp: dict[str, Any]) -> go.Figure:
         ),
     ]
     for label, curves, style in groups:
+        x = curves.get("blocks", k)  # the ODE may cover fewer blocks, at fractional positions
         for col, key in ((1, "deviation"), (2, "clusters")):
             fig.add_trace(
                 go.Scatter(
-                    x=k, y=curves[key], mode="lines", name=label, legendgroup=label, showlegend=col == 1,
+                    x=x, y=curves[key], mode="lines", name=label, legendgroup=label, showlegend=col == 1,
                     **style,
                 ),
                 row=1, col=col,
