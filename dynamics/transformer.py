@@ -321,6 +321,10 @@ class Adapter:
     def final_norm(self) -> Any | None:
         return None
 
+    def embed(self, ids: Any) -> Any:  # pragma: no cover - overridden
+        """The hidden state entering the first block, (1, n, d), for token ids (1, n)."""
+        raise NotImplementedError
+
     def block(self, index: int, x: Any, *, no_mlp: bool = False) -> Any:  # pragma: no cover
         raise NotImplementedError
 
@@ -355,6 +359,12 @@ class GPT2Family(Adapter):
     @property
     def final_norm(self) -> Any | None:
         return getattr(self.base, "ln_f", None)
+
+    def embed(self, ids: Any) -> Any:
+        """wte(ids) + wpe(positions), then the (eval-mode, inactive) embedding dropout."""
+        torch, _ = _require()
+        positions = torch.arange(ids.shape[-1])[None, :]
+        return self.base.drop(self.base.wte(ids) + self.base.wpe(positions))
 
     def block(self, index: int, x: Any, *, no_mlp: bool = False) -> Any:
         b = self.blocks[index]
@@ -403,6 +413,10 @@ class BertFamily(Adapter):
     @property
     def causal(self) -> bool:
         return bool(getattr(self.model.config, "is_decoder", False))
+
+    def embed(self, ids: Any) -> Any:
+        """Word + position + token-type embeddings, layer-normed (BertEmbeddings)."""
+        return self.base.embeddings(input_ids=ids)
 
     def block(self, index: int, x: Any, *, no_mlp: bool = False) -> Any:
         b = self.blocks[index]
@@ -491,10 +505,13 @@ def _check_ids(model: Any, input_ids: Sequence[int] | np.ndarray) -> np.ndarray:
     return ids
 
 
-def _embeddings(model: Any, ids: np.ndarray) -> Any:
-    """The hidden state entering the first block, (1, n, d)."""
+def _embeddings(model: Any, ids: np.ndarray, adapter: Adapter | None) -> tuple[Any, Any | None]:
+    """(the hidden state entering the first block (1, n, d), the library's output or None): from
+    the adapter's embedding alone, or — other architectures — from one full forward pass."""
     torch, _ = _require()
     ids_t = torch.from_numpy(ids)[None, :]
+    if adapter is not None:
+        return adapter.embed(ids_t), None
     out = model(input_ids=ids_t, attention_mask=torch.ones_like(ids_t), output_hidden_states=True)
     return out.hidden_states[0], out
 
@@ -520,7 +537,7 @@ def depth_states(
     adapter = adapter_of(model)
     model.eval()
     with torch.no_grad(), torch_threads():
-        x, out = _embeddings(model, ids)
+        x, out = _embeddings(model, ids, adapter)
         if adapter is None:
             if passes != 1 or no_mlp:
                 raise ValueError(
@@ -565,7 +582,7 @@ def layer_states(
         raise ValueError("repeats must be ≥ 0")
     model.eval()
     with torch.no_grad(), torch_threads():
-        x, _ = _embeddings(model, ids)
+        x, _ = _embeddings(model, ids, adapter)
         for k in range(int(layer)):
             x = adapter.block(k, x)
         states = [x[0].double().numpy().copy()]
