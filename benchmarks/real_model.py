@@ -218,7 +218,7 @@ def six_layers(model, ids: np.ndarray, markdown: bool) -> None:
     print("## 4. all-MiniLM-L6-v2, six layers against the theorem cards (ellipsoid reading)\n")
     from dynamics.theorems import REGISTRY
 
-    euclidean = {th.id for th in REGISTRY if th.not_applicable_reason is not None}
+    euclidean = {th.id for th in REGISTRY if th.model == "euclidean"}
     rows = []
     failing: dict[str, list[set[str]]] = {}
     for layer in range(tr.layer_weights(model, 0).n_layers):

@@ -125,39 +125,22 @@ def _offline_message(repo_id: str, endpoint: str | None, exc: BaseException) -> 
     )
 
 
-def download(
-    repo_id: str = GPT2,
-    *,
-    files: Sequence[str] = GPT2_FILES,
-    required: Sequence[str] = REQUIRED,
-    revision: str = "main",
-    cache_dir: str | None = None,
-    endpoint: str | None = None,
-    progress: Callable[[DownloadProgress], bool | None] | None = None,
-) -> Path:
-    """Download ``files`` of ``repo_id`` into the Hugging Face cache; return the snapshot folder.
+def _plan(
+    repo_id: str, files: Sequence[str], required: Sequence[str], common: dict[str, Any]
+) -> list[tuple[str, int]]:
+    """(file, size) of every file of ``files`` that is not in the cache yet (a dry run against the
+    Hub); a missing optional file is skipped, a missing required one raises DownloadError."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import (
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        OfflineModeIsEnabled,
+        RemoteEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
 
-    ``progress(DownloadProgress)`` is called as bytes arrive; returning True cancels
-    (DownloadCancelled; a partial file stays as ``*.incomplete`` and is resumed next time). Files
-    outside ``required`` that the repository lacks are skipped. Raises DownloadError.
-    """
-    try:
-        from huggingface_hub import hf_hub_download
-        from huggingface_hub.errors import (
-            HfHubHTTPError,
-            LocalEntryNotFoundError,
-            OfflineModeIsEnabled,
-            RemoteEntryNotFoundError,
-            RepositoryNotFoundError,
-            RevisionNotFoundError,
-        )
-    except ImportError as exc:  # pragma: no cover - huggingface_hub comes with transformers
-        raise DownloadError(f"huggingface_hub is not installed ({exc}): pip install -e '.[models]'") from exc
-
-    problem = unreachable(endpoint)
-    if problem is not None:
-        raise DownloadError(_offline_message(repo_id, endpoint, problem))
-    common: dict[str, Any] = {"revision": revision, "cache_dir": cache_dir, "endpoint": endpoint}
+    endpoint, revision = common["endpoint"], common["revision"]
     plan: list[tuple[str, int]] = []
     try:
         for name in files:
@@ -178,18 +161,15 @@ def download(
     except HfHubHTTPError as exc:
         raise DownloadError(f"the Hub refused the download of {repo_id!r}: {exc}") from exc
 
-    total = sum(size for _, size in plan)
-    state = DownloadProgress(done=0, total=total, file="", files_done=0, files=len(plan))
+    return plan
 
-    def report(new: DownloadProgress) -> None:
-        nonlocal state
-        state = new
-        if progress is not None and progress(state) is True:
-            raise DownloadCancelled(f"download of {repo_id!r} cancelled")
+
+def _byte_bar(advance: Callable[[int], None]) -> type:
+    """A tqdm stand-in class for ``hf_hub_download(tqdm_class=…)`` (the subset it uses: constructor
+    keywords, update, close, refresh, set_postfix_str, context) that passes each byte count to
+    ``advance``."""
 
     class ByteBar:
-        """The tqdm subset hf_hub_download uses (constructor keywords, update, close, context)."""
-
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             self.n = int(kwargs.get("initial") or 0)
             self.total = kwargs.get("total")
@@ -197,7 +177,7 @@ def download(
         def update(self, n: int | float | None = 1) -> None:
             step = int(n or 0)
             self.n += step
-            report(replace(state, done=state.done + step))
+            advance(step)
 
         def close(self) -> None:
             pass
@@ -213,6 +193,47 @@ def download(
 
         def __exit__(self, *exc: object) -> None:
             self.close()
+
+    return ByteBar
+
+
+def download(
+    repo_id: str = GPT2,
+    *,
+    files: Sequence[str] = GPT2_FILES,
+    required: Sequence[str] = REQUIRED,
+    revision: str = "main",
+    cache_dir: str | None = None,
+    endpoint: str | None = None,
+    progress: Callable[[DownloadProgress], bool | None] | None = None,
+) -> Path:
+    """Download ``files`` of ``repo_id`` into the Hugging Face cache; return the snapshot folder.
+
+    ``progress(DownloadProgress)`` is called as bytes arrive; returning True cancels
+    (DownloadCancelled; a partial file stays as ``*.incomplete`` and is resumed next time). Files
+    outside ``required`` that the repository lacks are skipped. Raises DownloadError.
+    """
+    try:
+        from huggingface_hub import hf_hub_download
+        from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled
+    except ImportError as exc:  # pragma: no cover - huggingface_hub comes with transformers
+        raise DownloadError(f"huggingface_hub is not installed ({exc}): pip install -e '.[models]'") from exc
+
+    problem = unreachable(endpoint)
+    if problem is not None:
+        raise DownloadError(_offline_message(repo_id, endpoint, problem))
+    common: dict[str, Any] = {"revision": revision, "cache_dir": cache_dir, "endpoint": endpoint}
+    plan = _plan(repo_id, files, required, common)
+    total = sum(size for _, size in plan)
+    state = DownloadProgress(done=0, total=total, file="", files_done=0, files=len(plan))
+
+    def report(new: DownloadProgress) -> None:
+        nonlocal state
+        state = new
+        if progress is not None and progress(state) is True:
+            raise DownloadCancelled(f"download of {repo_id!r} cancelled")
+
+    ByteBar = _byte_bar(lambda step: report(replace(state, done=state.done + step)))
 
     report(state)
     try:

@@ -459,13 +459,23 @@ class LayerReport:
 
 def card_verdict(card: Any) -> dict[str, Any]:
     """A card as a verdict: applies or not, and every assumption with the number deciding it."""
+    from .theorems import get as theorem
+
     return {
         "id": card.id,
+        "name": card.name,
         "title": card.title,
         "status": card.status,
+        "model": theorem(card.id).model,  # "sphere" or "euclidean"
         "applies": bool(card.applies),
         "assumptions": {
-            name: {"holds": bool(a.holds), "value": a.value if isinstance(a.value, str) else _finite(a.value)}
+            name: {
+                "holds": bool(a.holds),
+                "value": a.value if isinstance(a.value, str) else _finite(a.value),
+                "label": a.label or name,
+                "quantity": a.quantity,
+                "detail": a.detail,
+            }
             for name, a in card.assumptions.items()
         },
         "failed": [name for name, a in card.assumptions.items() if not a.holds],

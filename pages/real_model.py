@@ -361,25 +361,26 @@ def _normalisation_text(report: dict[str, Any]) -> str:
 def _card_lines(report: dict[str, Any]) -> list[str]:
     """One line per theorem card of the sphere/ellipsoid model: ✓, or ✗ with every failing
     assumption and its deciding number; the Euclidean-model results in one closing line."""
-    from ui.theorem_card import EUCLIDEAN_IDS, assumption_label, fmt_value
+    from ui.theorem_card import fmt_value
 
     lines, euclidean = [], []
     for card in report["cards"]:
-        if card["id"] in EUCLIDEAN_IDS:
-            euclidean.append(f"`{card['id']}`")
+        if card["model"] == "euclidean":
+            euclidean.append(card["name"])
             continue
         if card["applies"]:
-            lines.append(f"✓ **{card['title']}** (`{card['id']}`) — every assumption holds on this layer.")
+            lines.append(f"✓ **{card['name']}** — every assumption holds on this layer.")
             continue
         fails = []
         for name in card["failed"]:
-            what, number = assumption_label(name)
-            value = card["assumptions"][name]["value"]
-            fails.append(f"{what} ✗ ({number} = {fmt_value(value if value is not None else float('nan'))})")
-        lines.append(f"✗ **{card['title']}** (`{card['id']}`) — " + "; ".join(fails))
+            a = card["assumptions"][name]
+            value = a["value"] if a["value"] is not None else float("nan")
+            number = f"{a['quantity']} = {fmt_value(value)}" if a["quantity"] else fmt_value(value)
+            fails.append(f"{a['label']} ✗ ({number})")
+        lines.append(f"✗ **{card['name']}** — " + "; ".join(fails))
     if euclidean:
         lines.append(
-            "✗ " + ", ".join(euclidean) + " — results about the Euclidean model in ℝᵈ (no layer norm at "
+            "✗ " + "; ".join(euclidean) + " — results about the Euclidean model in ℝᵈ (no layer norm at "
             "all): they do not apply to a normalised layer."
         )
     return lines

@@ -23,7 +23,7 @@ from hub_server import serve, tiny_repo  # noqa: E402  (tests/hub_server.py)
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from dynamics import transformer as tr  # noqa: E402
-from dynamics.theorems import REGISTRY  # noqa: E402
+from dynamics.theorems import REGISTRY, get  # noqa: E402
 
 PAGE = Path(__file__).resolve().parents[1] / "pages" / "real_model.py"
 TIMEOUT_S = 300
@@ -73,10 +73,10 @@ def test_fresh_machine_defaults_to_minilm_and_draws_everything(empty_cache: Path
     assert sentence in _texts(at)
     # every theorem card has its verdict line, with the number that decides it
     lines = [line for m in at.markdown for line in m.value.split("\n\n") if line.startswith(("✓", "✗"))]
-    euclidean = [th.id for th in REGISTRY if th.not_applicable_reason is not None]
+    euclidean = [th.name for th in REGISTRY if th.model == "euclidean"]
     assert len(lines) == len(REGISTRY) - len(euclidean) + 1  # the Euclidean results share one line
-    assert all(f"`{tid}`" in lines[-1] for tid in euclidean)
-    hemisphere = next(line for line in lines if "`ast-hemisphere`" in line)
+    assert all(name in lines[-1] for name in euclidean)
+    hemisphere = next(line for line in lines if get("ast-hemisphere").name in line)
     assert hemisphere.startswith("✗") and "V = I ✗ (‖V − I‖/√d = " in hemisphere
     assert "After 24 applications of layer 0" in _texts(at)
 
@@ -87,12 +87,12 @@ def test_the_layer_and_the_manifold_change_the_verdicts(empty_cache: Path) -> No
     assert not at.exception and not at.error
     assert "After 24 applications of layer 5" in _texts(at)
     sphere_line = next(
-        line for m in at.markdown for line in m.value.split("\n\n") if "`glpr-sphere-d3`" in line
+        line for m in at.markdown for line in m.value.split("\n\n") if get("glpr-sphere-d3").name in line
     )
     assert "on the unit sphere ✗" in sphere_line
     at.radio(key="rm_space").set_value("sphere").run()
     sphere_line = next(
-        line for m in at.markdown for line in m.value.split("\n\n") if "`glpr-sphere-d3`" in line
+        line for m in at.markdown for line in m.value.split("\n\n") if get("glpr-sphere-d3").name in line
     )
     assert "on the unit sphere" not in sphere_line and "V = I ✗" in sphere_line
 
@@ -175,7 +175,13 @@ def test_cancel_stops_the_download_and_says_so(
         monkeypatch.setenv("HF_ENDPOINT", hub.url)
         at = _page()
         next(b for b in at.button if b.label.startswith("Load GPT-2")).click().run()
-        _run_until(at, lambda a: any("model.safetensors" in (p.proto.text or "") for p in a.get("progress")))
+        # the bar names the weights file from its first byte on: wait until bytes have arrived
+        _run_until(
+            at,
+            lambda a: any(
+                "model.safetensors" in (p.proto.text or "") and p.proto.value > 0 for p in a.get("progress")
+            ),
+        )
         bar = next(p for p in at.get("progress") if "model.safetensors" in (p.proto.text or ""))
         assert 0 < bar.proto.value < 100 and "of " in bar.proto.text
         at.button(key="rm_cancel_download").click().run()
