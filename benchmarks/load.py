@@ -72,6 +72,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # deploy.topology (--via-proxy)
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -115,14 +116,16 @@ def _healthy(url: str) -> bool:
 
 
 @contextlib.contextmanager
-def app_server(url: str | None):
+def app_server(url: str | None, with_process: bool = False):
     """Yield the base URL of a running app: ``url`` as given, or a fresh `streamlit run app.py`
-    (the Docker command line, on a loopback port), stopped at the end."""
-    if url:
+    (the Docker command line, on a loopback port), stopped at the end. ``with_process``: yield
+    (base URL, Popen) — a fresh server is then always started."""
+    if url and not with_process:
         yield url.rstrip("/")
         return
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
+    (ROOT / "test-results").mkdir(exist_ok=True)
     log = open(ROOT / "test-results" / "load-server.log", "wb")
     cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)]
     cmd += ["--server.address", "127.0.0.1", "--server.headless", "true"]
@@ -136,7 +139,7 @@ def app_server(url: str | None):
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"streamlit did not start (see {log.name})")
             time.sleep(0.2)
-        yield base
+        yield (base, proc) if with_process else base
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
@@ -145,6 +148,114 @@ def app_server(url: str | None):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
         log.close()
+
+
+@contextlib.contextmanager
+def proxy_topology(replicas: int):
+    """Yield the proxy URL of deploy/topology.py's nginx in front of ``replicas`` app processes."""
+    from deploy.topology import LocalTopology
+
+    with LocalTopology(replicas=replicas) as topo:
+        yield topo.base_url
+
+
+# ------------------------------------------------------------------------------------ client
+#: How each explorer widget's value travels in a WidgetState (the browser's encoding).
+_WIDGET_FIELDS = {"beta": "double_array", "seed": "int", "trails": "bool", "at": "string_array"}
+
+
+class StreamlitClient:
+    """One app session over Streamlit's own websocket protocol, as the browser speaks it.
+
+    ``await run()`` sends a ``rerun_script`` with the query string and every widget value set so
+    far and returns the seconds until ``script_finished``; ``await set(beta=1.2)`` sets values
+    (by widget key) and reruns. ``ids`` maps widget keys to the ids the server gave them,
+    ``texts`` holds the markdown/code bodies of the last full run, ``problems`` any exception.
+    """
+
+    def __init__(self, base: str, query: str = "", timeout_s: float = 120.0) -> None:
+        self.url = base.replace("http://", "ws://").replace("https://", "wss://") + "/_stcore/stream"
+        self.query = query
+        self.timeout_s = timeout_s
+        self.ids: dict[str, str] = {}
+        self.fragments: dict[str, str] = {}
+        self.options: dict[str, list[str]] = {}
+        self.texts: list[str] = []
+        self.problems: list[str] = []
+        self.values: dict[str, object] = {}
+        self._page_hash = ""
+        self._ws = None
+
+    async def __aenter__(self) -> StreamlitClient:
+        import websockets
+
+        self._ws = await websockets.connect(self.url, subprotocols=["streamlit"], max_size=None)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._ws is not None:
+            await self._ws.close()
+
+    def _states(self) -> list:
+        out = []
+        for key, value in self.values.items():
+            if key not in self.ids:
+                continue
+            w = _widget(self.ids[key])
+            kind = _WIDGET_FIELDS[key]
+            if kind == "double_array":
+                w.double_array_value.data.append(float(value))
+            elif kind == "string_array":
+                w.string_array_value.data.append(str(value))
+            elif kind == "int":
+                w.int_value = int(value)
+            else:
+                w.bool_value = bool(value)
+            out.append(w)
+        return out
+
+    async def run(self, fragment: str = "") -> float:
+        from streamlit.proto.BackMsg_pb2 import BackMsg
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        msg = BackMsg()
+        msg.rerun_script.query_string = self.query
+        msg.rerun_script.page_script_hash = self._page_hash
+        if fragment:
+            msg.rerun_script.fragment_id = fragment
+        for w in self._states():
+            msg.rerun_script.widget_states.widgets.append(w)
+        if not fragment:
+            self.texts.clear()
+        t = time.perf_counter()
+        await self._ws.send(msg.SerializeToString())
+        while True:
+            fm = ForwardMsg()
+            fm.ParseFromString(await asyncio.wait_for(self._ws.recv(), self.timeout_s))
+            kind = fm.WhichOneof("type")
+            if kind == "new_session":
+                self._page_hash = fm.new_session.page_script_hash or self._page_hash
+            elif kind == "delta" and fm.delta.WhichOneof("type") == "new_element":
+                el = fm.delta.new_element
+                sub = getattr(el, el.WhichOneof("type"))
+                if getattr(sub, "id", ""):
+                    key = sub.id.rsplit("-", 1)[-1]
+                    self.ids[key] = sub.id
+                    if fm.delta.fragment_id:
+                        self.fragments[key] = fm.delta.fragment_id
+                    if list(getattr(sub, "options", [])):
+                        self.options[key] = list(sub.options)
+                for attr in ("body", "code_text"):
+                    if getattr(sub, attr, ""):
+                        self.texts.append(getattr(sub, attr))
+                if el.WhichOneof("type") == "exception":
+                    self.problems.append(f"exception: {sub.message[:120]}")
+            elif kind == "script_finished":
+                return time.perf_counter() - t
+
+    async def set(self, fragment: str = "", **values: object) -> float:
+        self.values.update(values)
+        return await self.run(fragment)
 
 
 # ------------------------------------------------------------------------------------ sessions
