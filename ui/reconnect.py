@@ -64,4 +64,4 @@ def rerun_after_reconnect() -> None:
     import streamlit as st
 
     with st.container(key=f"{KEY}_box"):
-        _component()(key=KEY, height=0, on_reconnected_change=_ignore)
+        _component()(data={}, key=KEY, height=0, on_reconnected_change=_ignore)
