@@ -12,8 +12,9 @@ Three parts (all by default; pick with ``--part``):
 * ``profile`` — the same reruns through AppTest under cProfile (the script thread only; the
   script's bytecode cache is kept across runs as in the server): the top entries by cumulative
   time, uncached and cached.
-* ``memory`` — the server's RSS while one client asks for 200 distinct scenarios (a new β each),
-  and the cache's own count of bytes (``ui.session.cache_stats()``) at the end.
+* ``memory`` — the server's RSS while 200 visitors each open a link to a new scenario (mixed walk:
+  n, d and β vary; ``--walk default``: β only), with the bytes each cache holds (Streamlit's
+  ``/_stcore/metrics``).
 
     .venv/bin/python benchmarks/rerun_profile.py                 # all three
     .venv/bin/python benchmarks/rerun_profile.py --part server --repeat 15
@@ -150,28 +151,60 @@ def part_profile(args: argparse.Namespace) -> None:
 
 
 # ------------------------------------------------------------------------------------ memory
-async def _walk(base: str, count: int, pid_rss) -> list[tuple[int, float]]:
-    rows = []
-    async with StreamlitClient(base, query="seed=7") as client:
-        await client.run()
-        rows.append((0, pid_rss()))
-        for k in range(1, count + 1):
-            await client.set(beta=round(0.5 + 0.02 * k, 2))
-            if k % 25 == 0:
-                rows.append((k, pid_rss()))
+#: The mixed walk: scenario k has n = N_CYCLE[k % 4] tokens in d = D_CYCLE[k % 3] dimensions (and
+#: its own β), as a class trying the sliders would; the default walk only changes β.
+N_CYCLE, D_CYCLE = (32, 64, 128, 256), (3, 8, 16)
+
+
+def _scenario_values(k: int, walk: str) -> dict[str, object]:
+    beta = round(0.5 + 0.02 * k, 2)
+    if walk == "default":
+        return {"beta": beta}
+    return {"beta": beta, "n": N_CYCLE[k % len(N_CYCLE)], "d": D_CYCLE[k % len(D_CYCLE)]}
+
+
+async def _walk(base: str, count: int, walk: str, rss) -> list[tuple[int, float, dict[str, float]]]:
+    rows = [(0, rss(), _cache_mb(base))]
+    for k in range(1, count + 1):
+        values = _scenario_values(k, walk)
+        query = "&".join(f"{key}={value}" for key, value in {"seed": 7, **values}.items())
+        async with StreamlitClient(base, query=query) as client:  # a visitor opening a link
+            await client.run()
+            if client.problems:
+                raise RuntimeError(client.problems)
+        if k % 25 == 0:
+            rows.append((k, rss(), _cache_mb(base)))
     return rows
+
+
+def _cache_mb(base: str) -> dict[str, float]:
+    """MB held by each st.cache_data / st.cache_resource cache (Streamlit's /_stcore/metrics)."""
+    import re
+    import urllib.request
+
+    with urllib.request.urlopen(f"{base}/_stcore/metrics", timeout=30) as resp:
+        text = resp.read().decode()
+    held: dict[str, float] = {}
+    for kind, name, value in re.findall(
+        r'cache_memory_bytes\{cache_type="(\w+)",cache="([^"]*)"\} (\d+)', text
+    ):
+        key = name.rsplit(".", 1)[-1] or kind
+        held[key] = held.get(key, 0.0) + int(value) / 2**20
+    return held
 
 
 def part_memory(args: argparse.Namespace) -> None:
     import psutil
 
-    with app_server(args.url, with_process=True) as (base, proc):
+    with app_server(None, with_process=True) as (base, proc):
         server = psutil.Process(proc.pid)
-        rows = asyncio.run(_walk(base, args.scenarios, lambda: server.memory_info().rss / 2**20))
-    print(f"\nserver RSS while one client visits {args.scenarios} distinct scenarios (default lesson, new β)")
-    print("  scenarios  RSS MB")
-    for k, rss in rows:
-        print(f"  {k:>9}  {rss:6.0f}")
+        rows = asyncio.run(_walk(base, args.scenarios, args.walk, lambda: server.memory_info().rss / 2**20))
+    what = "β" if args.walk == "default" else f"n in {N_CYCLE}, d in {D_CYCLE}, β"
+    print(f"\nserver RSS while {args.scenarios} visitors each open a new scenario ({what}); cache MB")
+    names = sorted({name for *_, held in rows for name in held})
+    print(f"  {'scenarios':>9}  {'RSS MB':>7}  " + "  ".join(f"{n[:14]:>14}" for n in names))
+    for k, rss, held in rows:
+        print(f"  {k:>9}  {rss:>7.0f}  " + "  ".join(f"{held.get(n, 0.0):>14.1f}" for n in names))
 
 
 def main() -> int:
@@ -182,6 +215,9 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=10, help="reruns per kind")
     ap.add_argument("--top", type=int, default=25, help="profile entries shown")
     ap.add_argument("--scenarios", type=int, default=200, help="distinct scenarios (memory part)")
+    ap.add_argument(
+        "--walk", choices=("mixed", "default"), default="mixed", help="memory part: vary n, d, β or β only"
+    )
     ap.add_argument("--url", help="an already running app (server/memory parts; default: start one)")
     args = ap.parse_args()
     print(f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} · {os.cpu_count()} CPUs")

@@ -111,7 +111,11 @@ def test_the_proxy_is_fed_the_shared_template_and_exactly_its_variables(compose:
 
 
 def test_render_fills_every_variable_and_only_those() -> None:
-    values = {"ADX_LISTEN": "127.0.0.1:9", "ADX_ACCESS_LOG": "/x/access.log", "ADX_UPSTREAM_SERVERS": "server a:1;"}
+    values = {
+        "ADX_LISTEN": "127.0.0.1:9",
+        "ADX_ACCESS_LOG": "/x/access.log",
+        "ADX_UPSTREAM_SERVERS": "server a:1;",
+    }
     text = topology.render_template(values)
     assert "${" not in text and "server a:1;" in text and "listen 127.0.0.1:9;" in text
     assert "$cookie_adx_affinity" in text and "$http_upgrade" in text  # nginx's variables untouched
