@@ -565,7 +565,11 @@ async def proxy_levels(args) -> list[LevelRow]:
 def print_proxy_table(rows: list[LevelRow]) -> None:
     print("\nreplicas  mode      N  load p50  rerun p50     p95     max  reruns/s  vs 1 replica", end="")
     print("  load avg  isolation")
-    base = {(r.mode, r.n): r.rate for r in rows if r.replicas == 1}
+    ones: dict[tuple[str, int], list[float]] = {}
+    for r in rows:  # the 1-replica rate of each level (averaged if measured more than once)
+        if r.replicas == 1:
+            ones.setdefault((r.mode, r.n), []).append(r.rate)
+    base = {key: statistics.fmean(rates) for key, rates in ones.items()}
     for r in rows:
         ratio = (
             r.rate / base[(r.mode, r.n)]
@@ -660,7 +664,13 @@ def main() -> int:
         help="ws client through deploy/topology.py: nginx in front of --replicas app processes, each "
         "replica count on a fresh topology (default levels N = 20 60)",
     )
-    ap.add_argument("--replicas", type=int, nargs="+", default=[1, 2], help="--via-proxy: replica counts")
+    ap.add_argument(
+        "--replicas",
+        type=int,
+        nargs="+",
+        default=[1, 2],
+        help="--via-proxy: replica counts, in this order (e.g. 1 2 1 2 on a machine whose load drifts)",
+    )
     ap.add_argument("--webgl", action="store_true", help="let the clients load the 3D player")
     ap.add_argument("--timeout", type=float, default=120.0, help="seconds per wait")
     ap.add_argument(

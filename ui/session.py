@@ -5,7 +5,8 @@
 d > 3), cluster labels, metric curves, the verdict, the camera direction of V's top eigenvector and
 a few full-dimensional frames for the attention heatmap. ``cached_display(scenario)`` wraps it in
 ``st.cache_data`` keyed on the scenario's canonical JSON (a short string: never on arrays, whose
-hash Streamlit samples).
+hash Streamlit samples), bounded in bytes (``$ADX_CACHE_MB`` per process, see ``cache_budget``);
+the curves, heatmap and static figures are cached the same way, as plain figure dicts.
 
 ``attention_matrix(scenario, t, x, head)`` computes the heatmap matrix of one saved frame on
 demand (cheap; used inside an ``st.fragment``).
