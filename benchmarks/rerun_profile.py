@@ -13,8 +13,8 @@ Three parts (all by default; pick with ``--part``):
   script's bytecode cache is kept across runs as in the server): the top entries by cumulative
   time, uncached and cached.
 * ``memory`` — the server's RSS while 200 visitors each open a link to a new scenario (mixed walk:
-  n, d and β vary; ``--walk default``: β only), with the bytes each cache holds (Streamlit's
-  ``/_stcore/metrics``).
+  n, d and β vary; ``--walk default``: β only; ``--walk big``: n = 128, d = 256, ≈ 16 MB per display),
+  with the bytes each cache holds (Streamlit's ``/_stcore/metrics``).
 
     .venv/bin/python benchmarks/rerun_profile.py                 # all three
     .venv/bin/python benchmarks/rerun_profile.py --part server --repeat 15
@@ -160,6 +160,8 @@ def _scenario_values(k: int, walk: str) -> dict[str, object]:
     beta = round(0.5 + 0.02 * k, 2)
     if walk == "default":
         return {"beta": beta}
+    if walk == "big":  # ≈ 16 MB per display: the heatmap's full-dimensional frames (HEAT_BYTES)
+        return {"beta": beta, "n": 128, "d": 256, "T": 6, "dt": 0.05, "integrator": "euler"}
     return {"beta": beta, "n": N_CYCLE[k % len(N_CYCLE)], "d": D_CYCLE[k % len(D_CYCLE)]}
 
 
@@ -172,7 +174,7 @@ async def _walk(base: str, count: int, walk: str, rss) -> list[tuple[int, float,
             await client.run()
             if client.problems:
                 raise RuntimeError(client.problems)
-        if k % 25 == 0:
+        if k % 25 == 0 or (k % 5 == 0 and count <= 50) or k == 1:
             rows.append((k, rss(), _cache_mb(base)))
     return rows
 
@@ -199,7 +201,9 @@ def part_memory(args: argparse.Namespace) -> None:
     with app_server(None, with_process=True) as (base, proc):
         server = psutil.Process(proc.pid)
         rows = asyncio.run(_walk(base, args.scenarios, args.walk, lambda: server.memory_info().rss / 2**20))
-    what = "β" if args.walk == "default" else f"n in {N_CYCLE}, d in {D_CYCLE}, β"
+    what = {"default": "β", "big": "n = 128, d = 256, T = 6, Euler, β"}.get(
+        args.walk, f"n in {N_CYCLE}, d in {D_CYCLE}, β"
+    )
     print(f"\nserver RSS while {args.scenarios} visitors each open a new scenario ({what}); cache MB")
     names = sorted({name for *_, held in rows for name in held})
     print(f"  {'scenarios':>9}  {'RSS MB':>7}  " + "  ".join(f"{n[:14]:>14}" for n in names))
@@ -216,7 +220,10 @@ def main() -> int:
     ap.add_argument("--top", type=int, default=25, help="profile entries shown")
     ap.add_argument("--scenarios", type=int, default=200, help="distinct scenarios (memory part)")
     ap.add_argument(
-        "--walk", choices=("mixed", "default"), default="mixed", help="memory part: vary n, d, β or β only"
+        "--walk",
+        choices=("mixed", "default", "big"),
+        default="mixed",
+        help="memory part: vary n, d, β; β only; or big scenarios (n = 128, d = 256)",
     )
     ap.add_argument("--url", help="an already running app (server/memory parts; default: start one)")
     args = ap.parse_args()

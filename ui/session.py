@@ -52,7 +52,7 @@ CONSENSUS_TOL = 1e-3
 #: Tokens whose directions are closer than this (chord) belong to one cluster.
 CLUSTER_EPS = 1e-2
 #: Memory for the explorer's caches, per server process (MB); $ADX_CACHE_MB overrides it.
-DEFAULT_CACHE_MB = 256.0
+DEFAULT_CACHE_MB = 128.0
 CACHE_MB_ENV = "ADX_CACHE_MB"
 
 METRIC_NAMES = ("diameter (rad)", "min cosine", "clusters", "energy E_β / max")
@@ -307,7 +307,7 @@ def build_display(scenario: Scenario, limits: Limits = APP_LIMITS) -> Display:
 
 
 def _budget_mb() -> float:
-    """Memory for this process's explorer caches in MB: $ADX_CACHE_MB, default 256 (each replica
+    """Memory for this process's explorer caches in MB: $ADX_CACHE_MB, default 128 (each replica
     of a multi-process deployment has its own)."""
     try:
         return max(16.0, float(os.environ.get(CACHE_MB_ENV, "") or DEFAULT_CACHE_MB))
