@@ -46,7 +46,7 @@ def _cluster_threads() -> set[str]:
 
 def test_started_on_demand_closed_when_idle_and_started_again() -> None:
     assert not _cluster_threads()
-    local = LocalDask(workers=2, idle_seconds=0.5, poll_seconds=0.05)
+    local = LocalDask(workers=2, idle_seconds=2.0, poll_seconds=0.1)  # no close between client() and run
     assert not local.running and local.starts == 0  # creating it starts nothing
 
     client = local.client()
@@ -75,12 +75,12 @@ def wait_for_file(path: str, timeout_s: float) -> bool:
 
 
 def test_a_cluster_with_work_in_flight_is_not_closed(tmp_path: Path) -> None:
-    local = LocalDask(workers=1, idle_seconds=0.3, poll_seconds=0.05)
+    local = LocalDask(workers=1, idle_seconds=1.0, poll_seconds=0.05)
     release = tmp_path / "release"
     try:
         future = local.client().submit(wait_for_file, str(release), 60, pure=False)
         wait_until(local.busy)
-        time.sleep(10 * local.idle_seconds)  # many reaper polls past the idle time, task still running
+        time.sleep(5 * local.idle_seconds)  # many reaper polls past the idle time, task still running
         assert local.running, "the cluster was closed under a running task"
         release.touch()
         assert future.result(timeout=30) is True
