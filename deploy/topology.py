@@ -38,6 +38,8 @@ VARIABLES = ("ADX_LISTEN", "ADX_ACCESS_LOG", "ADX_UPSTREAM_SERVERS")
 TEMP_PATHS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
 _VARIABLE = re.compile(r"\$\{(ADX_[A-Z0-9_]+)\}")
 START_TIMEOUT_S = 90.0
+#: Environment of every replica, as deploy/compose.yaml sets it (glibc returns large freed arrays).
+REPLICA_ENV = {"MALLOC_MMAP_THRESHOLD_": "131072"}
 
 
 def render_template(values: Mapping[str, str], template: str | None = None) -> str:
@@ -235,7 +237,7 @@ class LocalTopology:
 
     def _start_replica(self, index: int) -> Replica:
         assert self.workdir is not None
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", **(self.env or {})}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **REPLICA_ENV, **(self.env or {})}
         port = free_port()
         log_path = self.workdir / f"replica-{index}-{port}.log"
         with log_path.open("wb") as log:

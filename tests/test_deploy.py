@@ -74,6 +74,8 @@ def test_replicas_are_the_projects_image_with_its_health_check(compose: dict, do
     assert app["healthcheck"]["test"] == ["CMD", *json.loads(m.group(1))]
     assert "/_stcore/health" in " ".join(app["healthcheck"]["test"])
     assert "ports" not in app, "replicas are reached through the proxy only"
+    for key, value in topology.REPLICA_ENV.items():  # the local topology runs its replicas alike
+        assert app["environment"][key] == value
 
 
 def test_the_proxy_waits_for_healthy_replicas_and_routes_to_the_exposed_port(
