@@ -14,6 +14,7 @@ Fixtures
                            console errors and uncaught page errors are recorded in `browser_log`
     browser_log (function) BrowserLog(console_errors=[...], page_errors=[...]) for that page
     app_page    (function) StreamlitPage(page, ...): goto / wait_idle / expect_rerun / ink / checks
+    nginx_executable (session) path of Debian's nginx (tests/e2e/test_proxy.py)
 
 Example
     def test_explorer_draws(app_page):
@@ -195,6 +196,23 @@ def browser(chromium_executable: str) -> Iterator[Browser]:
             yield browser
         finally:
             browser.close()
+
+
+def find_nginx() -> str | None:
+    """Debian's nginx (on PATH, or /usr/sbin/nginx, outside a non-root user's PATH)."""
+    found = shutil.which("nginx")
+    if found:
+        return found
+    return "/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None
+
+
+@pytest.fixture(scope="session")
+def nginx_executable() -> str:
+    """nginx for the multi-replica proxy tests (skip locally without it; CI installs it)."""
+    path = find_nginx()
+    if path is None:
+        _unavailable("no nginx found: `apt-get install -y nginx` to run the proxy (multi-replica) tests")
+    return path
 
 
 # --- the app server -----------------------------------------------------------------------------
