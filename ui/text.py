@@ -1,0 +1,58 @@
+"""Showing text that came from a user (a link, an upload, a text box) as literal text, never markup.
+
+Streamlit renders Markdown in messages, captions, titles and labels: an image ``![](http://…)`` in a
+value echoed back would make the browser fetch it, a ``[link](javascript:…)`` would be shown in the
+app's own voice. Plotly renders a small HTML subset (``<a href>``, ``<b>``) in titles and hover text.
+Every value from outside goes through one of these before it is displayed:
+
+* :func:`literal` — a Markdown code span (rendered verbatim: no links, images, HTML, LaTeX,
+  ``:colour[…]`` directives or emoji shortcodes), cut to a readable length;
+* :func:`plotly_text` — for plotly strings: HTML-escaped and cut;
+* :func:`clip` — the cut alone, for contexts that are already literal (``st.code``, ``st.text``,
+  file names, JSON).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Any
+
+ECHO_CHARS = 80
+"""How many characters of a user's value are echoed back in a message."""
+
+_BACKTICKS = re.compile(r"`+")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u2028\u2029]")
+
+
+def clip(value: Any, limit: int = ECHO_CHARS) -> str:
+    """``str(value)`` on one line, control characters removed, cut to ``limit`` characters
+    with a note of how long it was."""
+    text = _CONTROL.sub("", str(value).replace("\r", " ").replace("\n", " ").replace("\t", " "))
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text):,} characters)"
+
+
+def literal(value: Any, limit: int = ECHO_CHARS) -> str:
+    """A Markdown code span showing ``value`` verbatim (after :func:`clip`).
+
+    The fence is one backtick longer than the longest run of backticks inside, and padded with a
+    space when the text starts or ends with a backtick, or with a space on both sides (CommonMark
+    §6.1 strips one such pair), so nothing can close the span early and the text shows unchanged.
+    """
+    text = clip(value, limit)
+    if not text:
+        return "*(empty)*"
+    longest = max((len(run) for run in _BACKTICKS.findall(text)), default=0)
+    fence = "`" * (longest + 1)
+    edge_tick = text.startswith("`") or text.endswith("`")
+    both_spaces = text.startswith(" ") and text.endswith(" ") and bool(text.strip())
+    pad = " " if edge_tick or both_spaces else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def plotly_text(value: Any, limit: int = ECHO_CHARS) -> str:
+    """``value`` for a plotly title, label or hover text: cut, with ``<``, ``>``, ``&`` and
+    quotes escaped so plotly's HTML subset (links, tags) cannot be injected."""
+    return html.escape(clip(value, limit), quote=True)
