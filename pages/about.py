@@ -16,6 +16,7 @@ from pathlib import Path
 import streamlit as st
 
 from ui.session import leave_legacy_pages_mode
+from ui.text import escaped
 
 log = logging.getLogger("adx.about")
 leave_legacy_pages_mode()  # a first request on /explorer must still go through app.py
@@ -117,4 +118,4 @@ try:
     main()
 except Exception as exc:  # never a traceback on the page
     log.exception("about page failed")
-    st.error(f"This page could not be drawn ({type(exc).__name__}: {exc}).")
+    st.error(f"This page could not be drawn ({type(exc).__name__}: {escaped(exc)}).")

@@ -35,6 +35,7 @@ from dynamics.euclidean import (
 from dynamics.theorems import Card, evaluate_euclidean
 from ui import euclidean_figures as figs
 from ui.session import leave_legacy_pages_mode
+from ui.text import escaped
 from ui.theorem_card import theorem_card, theorem_name
 
 log = logging.getLogger("adx.euclidean")
@@ -301,7 +302,7 @@ def main() -> None:
         "in self-attention dynamics, arXiv:2305.05465.*"
     )
     if es is None:
-        st.error(f"This is not a valid scenario: {problem}", icon=":material/error:")
+        st.error(f"This is not a valid scenario: {escaped(problem)}", icon=":material/error:")
         return
     if st.session_state.get("eu_json", "").strip():
         case = case_of(es)
@@ -309,7 +310,7 @@ def main() -> None:
     try:
         result, cards = cached_run(es)
     except ScenarioError as exc:
-        st.error(f"This scenario cannot be run: {exc}", icon=":material/error:")
+        st.error(f"This scenario cannot be run: {escaped(exc)}", icon=":material/error:")
         return
     (st.success if result.success else st.error)(
         f"{result.message} · n = {es.n}, d = {es.d}, {es.integrator}, dt = {es.dt:g}",
@@ -347,10 +348,10 @@ def main() -> None:
 try:
     main()
 except ScenarioError as exc:
-    st.error(f"Something in this view is not a valid scenario: {exc}", icon=":material/error:")
+    st.error(f"Something in this view is not a valid scenario: {escaped(exc)}", icon=":material/error:")
 except Exception as exc:  # the page must never show a traceback
     log.exception("euclidean page failed")
     st.error(
-        f"Something went wrong while drawing this view ({type(exc).__name__}: {exc}).",
+        f"Something went wrong while drawing this view ({type(exc).__name__}: {escaped(exc)}).",
         icon=":material/error:",
     )

@@ -41,6 +41,7 @@ from dynamics.sweep import (
 )
 from ui import session
 from ui.sweep_figures import final_profile, phase_heatmap
+from ui.text import escaped
 
 log = logging.getLogger("adx.phase_diagram")
 
@@ -185,11 +186,11 @@ def execute(sweep: Sweep) -> SweepResult | None:
         try:
             result = run_sweep(sweep, progress=progress, limits=APP_SWEEP_LIMITS, client=dask_for(sweep))
         except ScenarioError as exc:
-            box.update(label=f"Refused: {exc}", state="error")
+            box.update(label=f"Refused: {escaped(exc)}", state="error")
             return None
         except (OSError, RuntimeError, TimeoutError) as exc:
             log.exception("sweep failed")
-            box.update(label=f"The sweep could not run: {str(exc)[:200]}", state="error")
+            box.update(label=f"The sweep could not run: {escaped(str(exc)[:200])}", state="error")
             return None
     if result.status == SUCCESS:
         store(result)
@@ -250,7 +251,7 @@ def main() -> None:
     else:
         sweep, error = build_sweep(v)
     if error or sweep is None:
-        st.error(f"This sweep is refused: {error}", icon=":material/error:")
+        st.error(f"This sweep is refused: {escaped(error)}", icon=":material/error:")
         return
     js = sweep.to_json()
     try:

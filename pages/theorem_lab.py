@@ -35,6 +35,7 @@ from dynamics.presets import Preset
 from dynamics.presets import get as get_preset
 from dynamics.theorems import IDS, Card, evaluate, get
 from ui import session
+from ui.text import escaped, literal
 from ui.theorem_card import (
     EUCLIDEAN_MESSAGE,
     EUCLIDEAN_URL_PATH,
@@ -380,7 +381,7 @@ def player_panel(scenario: Scenario) -> None:
     try:
         display = session.cached_display(scenario)
     except ScenarioError as exc:
-        st.error(f"Cannot run this scenario: {exc}", icon=":material/error:")
+        st.error(f"Cannot run this scenario: {escaped(exc)}", icon=":material/error:")
         return
     drawn = False
     try:
@@ -400,7 +401,7 @@ def player_panel(scenario: Scenario) -> None:
         drawn = state.error is None
     except Exception as exc:
         log.exception("3D player failed")
-        st.warning(f"The 3D player could not start ({exc}); showing a static view.")
+        st.warning(f"The 3D player could not start ({escaped(exc)}); showing a static view.")
     if not drawn:
         from ui.figures import static_sphere_figure
 
@@ -456,14 +457,14 @@ def main() -> None:
     write_theorem_to_url(theorem_id)
     if raw and raw[-1] not in IDS:
         st.warning(
-            f"This link asks for an unknown theorem {raw[-1][:80]!r}; showing "
+            f"This link asks for an unknown theorem {literal(raw[-1])}; showing "
             f"*{theorem_name(theorem_id)}*. Pick one in the sidebar.",
             icon=":material/link_off:",
         )
     link_problem = ensure_loaded(theorem_id)
     if link_problem:
         st.error(
-            f"The link's scenario was refused ({link_problem}); showing the lesson.",
+            f"The link's scenario was refused ({escaped(link_problem)}); showing the lesson.",
             icon=":material/link_off:",
         )
     ss = _state()
@@ -477,7 +478,7 @@ def main() -> None:
         try:
             scenario = apply_controls(base, values, float(ss.get(V1_DEFAULT, values[V1_KEY])))
         except ScenarioError as exc:
-            st.error(f"These controls give no valid scenario: {exc}", icon=":material/error:")
+            st.error(f"These controls give no valid scenario: {escaped(exc)}", icon=":material/error:")
             scenario = base
     sync_url(scenario, preset)
 
@@ -492,7 +493,7 @@ def main() -> None:
             try:
                 cards = cached_cards(scenario)
             except ScenarioError as exc:
-                st.error(f"This scenario cannot be run: {exc}", icon=":material/error:")
+                st.error(f"This scenario cannot be run: {escaped(exc)}", icon=":material/error:")
                 cards = evaluate(scenario)
             card = next(c for c in cards if c.id == theorem_id)
             theorem_card(
@@ -519,11 +520,11 @@ def main() -> None:
 try:
     main()
 except ScenarioError as exc:
-    st.error(f"Something in this view is not a valid scenario: {exc}", icon=":material/error:")
+    st.error(f"Something in this view is not a valid scenario: {escaped(exc)}", icon=":material/error:")
 except Exception as exc:  # the page must never show a traceback to a class
     log.exception("theorem lab failed")
     st.error(
-        f"Something went wrong while drawing this view ({type(exc).__name__}: {exc}). "
+        f"Something went wrong while drawing this view ({type(exc).__name__}: {escaped(exc)}). "
         "Pick the theorem again or press *Back to the lesson*.",
         icon=":material/error:",
     )

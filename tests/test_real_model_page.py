@@ -20,6 +20,7 @@ pytest.importorskip("transformers", reason="transformers is not installed: pip i
 constants = pytest.importorskip("huggingface_hub.constants", reason="pip install -e '.[models]'")
 
 from hub_server import serve, tiny_repo  # noqa: E402  (tests/hub_server.py)
+from rendered import as_read  # noqa: E402  (tests/rendered.py)
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from dynamics import transformer as tr  # noqa: E402
@@ -116,7 +117,7 @@ def test_an_unknown_model_is_a_message(empty_cache: Path) -> None:
     at.sidebar.selectbox(key="rm_model").set_value("another model (name or path)").run()
     at.sidebar.text_input[0].set_value("no-such-org/no-such-model-xyz").run()
     assert not at.exception and not at.error
-    assert "not in the local Hugging Face cache" in at.warning[0].value
+    assert "is not a loadable model here" in at.warning[0].value
 
 
 def _run_until(at: AppTest, done, timeout_s: float = TIMEOUT_S) -> None:
@@ -160,7 +161,7 @@ def test_load_gpt2_offline_says_so(empty_cache: Path, monkeypatch: pytest.Monkey
     at = _page()
     next(b for b in at.button if b.label.startswith("Load GPT-2")).click().run()
     _run_until(at, lambda a: any("could not be downloaded" in e.value for e in a.error))
-    message = next(e.value for e in at.error if "could not be downloaded" in e.value)
+    message = next(as_read(e.value) for e in at.error if "could not be downloaded" in e.value)
     assert "offline" in message and "all-MiniLM-L6-v2 works without any download" in message
     assert not at.exception
     assert np.all([not b.label.startswith("Cancel") for b in at.button])
@@ -191,3 +192,20 @@ def test_cancel_stops_the_download_and_says_so(
     assert not (empty_cache / "hub" / "models--gpt2" / "snapshots").exists() or not any(
         (empty_cache / "hub" / "models--gpt2" / "snapshots").rglob("model.safetensors")
     )
+
+
+def test_a_typed_path_gets_one_neutral_message_whatever_is_there(empty_cache: Path, tmp_path: Path) -> None:
+    """/etc (a directory that is no model), a missing path, a file and a markup payload all get the
+    same sentence, the typed value shown literally: the page does not reveal what exists on the
+    server."""
+    (tmp_path / "file.txt").write_text("x")
+    at = _page()
+    at.sidebar.selectbox(key="rm_model").set_value("another model (name or path)").run()
+    said = []
+    for typed in ("/etc", "/no/such/dir", str(tmp_path / "file.txt"), "![x](http://127.0.0.1:9/a.png)"):
+        at.sidebar.text_input(key="rm_path").set_value(typed).run()
+        assert not at.exception and not at.error, [e.value for e in at.error]
+        warning = next(w.value for w in at.warning if "is not a loadable model here" in w.value)
+        assert warning.startswith(f"`{typed}`")  # a code span: shown verbatim, never as markup
+        said.append(warning.replace(f"`{typed}`", "<path>"))
+    assert len(set(said)) == 1, said

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
-from ui.text import ECHO_CHARS, clip, literal, plotly_text
+from ui.text import ECHO_CHARS, clip, escaped, literal, plotly_text
 
 MD = MarkdownIt("commonmark")
 ATTACKS = [
@@ -51,3 +51,21 @@ def test_plotly_text_escapes_its_html_subset():
     assert plotly_text('<a href="javascript:alert(1)">x</a>') == (
         "&lt;a href=&quot;javascript:alert(1)&quot;&gt;x&lt;/a&gt;"
     )
+
+
+@given(st.text(min_size=1, max_size=300))
+def test_escaped_prose_is_plain_text_that_reads_as_written(text):
+    """Only text tokens (no link, image, HTML, emphasis, code) and, once the invisible word
+    joiners are dropped, exactly the clipped text."""
+    tokens = MD.parseInline(escaped(text, 1000))[0].children
+    assert {t.type for t in tokens} <= {"text"}, [t.type for t in tokens]
+    assert "".join(t.content for t in tokens).replace("\u2060", "") == clip(text, 1000)
+
+
+def test_escaped_breaks_autolink_literals_and_streamlit_directives():
+    for attack in [*ATTACKS, "see www.example.com or mail a@b.co", "HTTPS://x.y"]:
+        shown = escaped(attack)
+        assert "://" not in shown.replace("\\", "") and "www." not in shown.lower().replace("\\", "")
+        assert "@" not in shown or "@\u2060" in shown
+        for dangerous in ("$", ":", "[", "]", "(", ")", "<", ">", "`", "*", "_", "~"):
+            assert all(shown[i - 1] == "\\" for i, c in enumerate(shown) if c == dangerous), dangerous

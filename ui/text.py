@@ -7,6 +7,8 @@ Every value from outside goes through one of these before it is displayed:
 
 * :func:`literal` — a Markdown code span (rendered verbatim: no links, images, HTML, LaTeX,
   ``:colour[…]`` directives or emoji shortcodes), cut to a readable length;
+* :func:`escaped` — prose that may contain such values (an error message): every Markdown
+  punctuation character backslash-escaped, so it reads as written and renders as plain text;
 * :func:`plotly_text` — for plotly strings: HTML-escaped and cut;
 * :func:`clip` — the cut alone, for contexts that are already literal (``st.code``, ``st.text``,
   file names, JSON).
@@ -50,6 +52,24 @@ def literal(value: Any, limit: int = ECHO_CHARS) -> str:
     both_spaces = text.startswith(" ") and text.endswith(" ") and bool(text.strip())
     pad = " " if edge_tick or both_spaces else ""
     return f"{fence}{pad}{text}{pad}{fence}"
+
+
+_WORD_JOINER = "\u2060"
+_AUTOLINK_PARTS = re.compile(r"(?i):/|www\.|@.")
+_MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>$:~&=\"'^%@/;?,])")
+
+
+def escaped(value: Any, limit: int = 400) -> str:
+    """``value`` as Markdown that renders as exactly its text: every ASCII punctuation character
+    that Markdown, Streamlit's directives (``:red[…]``, ``:material/…:``, emoji shortcodes) or its
+    LaTeX (``$…$``) could read is backslash-escaped (CommonMark §2.4), and line breaks become
+    spaces, so no link, image, HTML, heading, list, maths or colour can be made from it.
+
+    Escapes cannot stop GitHub's autolink literals (``http://…``, ``www.…``, ``a@b.c``), which
+    Streamlit's renderer finds in the text after the escapes are resolved: an invisible WORD JOINER
+    (U+2060) inside ``://``, after ``www`` and after ``@`` breaks those patterns."""
+    text = _AUTOLINK_PARTS.sub(lambda m: m.group(0)[:-1] + _WORD_JOINER + m.group(0)[-1], clip(value, limit))
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", text)
 
 
 def plotly_text(value: Any, limit: int = ECHO_CHARS) -> str:

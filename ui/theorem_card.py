@@ -38,6 +38,7 @@ import streamlit as st
 from dynamics import Scenario, ScenarioError, simulate
 from dynamics.theorems import IDS, OFF_MODEL, REGISTRY, Card, counter_examples, evaluate, get
 from dynamics.theorems.base import num
+from ui.text import escaped
 
 log = logging.getLogger(__name__)
 
@@ -384,11 +385,11 @@ def summary_card(
     try:
         card = pick_card(list(cards) if cards else cached_cards(scenario))
     except ScenarioError as exc:
-        st.error(f"No theorem card: {exc}", icon=":material/error:")
+        st.error(f"No theorem card: {escaped(exc)}", icon=":material/error:")
         return None
     except Exception as exc:  # never a traceback in the explorer
         log.exception("theorem card failed")
-        st.error(f"No theorem card ({type(exc).__name__}: {exc})", icon=":material/error:")
+        st.error(f"No theorem card ({type(exc).__name__}: {escaped(exc)})", icon=":material/error:")
         return None
     theorem_card(card, compact=True, key=key, scenario=scenario, link=link)
     return card
