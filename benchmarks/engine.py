@@ -3,6 +3,20 @@
     python benchmarks/engine.py              # full run (a few minutes at most on 2 cores)
     python benchmarks/engine.py --quick      # fewer repeats
     python benchmarks/engine.py --markdown   # the tables in Markdown
+    python benchmarks/engine.py --threads [--loaded]       # BLAS threading: default vs chosen
+    python benchmarks/engine.py --compare-with ../main     # this checkout vs another, same run
+
+Workloads W1–W4: n=32 d=3; n=128 d=3; n=256 d=64; n=1024 d=768 (then an ensemble of 2048 systems
+of n=32 d=2).
+
+``--threads`` times W1–W4 (Euler, float64 and float32) with the library's default BLAS threads
+(one per core) and with the thread count ``dynamics.threads`` chooses; ``--loaded`` first starts a
+busy process beside the benchmark (one core taken by someone else, as on a shared server) and
+stops it at the end.
+
+``--compare-with PATH`` runs the same workloads (and RK4 / adaptive W1) with the ``dynamics`` of
+PATH and of this checkout, each in its own subprocess, alternating A/B repeats so that load
+changes hit both alike, and prints the ratio of their best times (> 1: this checkout is faster).
 
 Throughput: Euler steps (one field evaluation each) of the model Q = K = V = I, softmax, no
 mask, β = 1, on the workloads below, in float64 and float32 (the scenario dtype). A step's time is
@@ -23,9 +37,13 @@ This is a script that prints tables, not a test: numbers depend on the machine a
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
+import math
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -37,7 +55,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import scipy
 
-from dynamics import Ensemble, Scenario, simulate
+from dynamics import Ensemble, Scenario, simulate, threads
 
 DT = 0.01
 
@@ -66,12 +84,13 @@ class Workload:
 
 
 WORKLOADS = (
-    Workload("small", 32, 3, 1000),
-    Workload("medium", 128, 3, 1000),
-    Workload("wide", 256, 64, 500),
-    Workload("gpt2", 1024, 768, 50),
+    Workload("small", 32, 3, 1000),  # W1
+    Workload("medium", 128, 3, 1000),  # W2
+    Workload("wide", 256, 64, 500),  # W3
+    Workload("gpt2", 1024, 768, 50),  # W4
     Workload("batch", 32, 2, 100, systems=2048),
 )
+W_NAMES = {"small": "W1", "medium": "W2", "wide": "W3", "gpt2": "W4", "batch": "W5"}
 
 
 # ---------------------------------------------------------------------------------- machine
@@ -271,6 +290,133 @@ def accuracy_rows(repeats: int) -> list[tuple[str, str, int, float, float]]:
     return rows
 
 
+# ---------------------------------------------------------------------------------- threads
+@contextlib.contextmanager
+def busy_neighbour(enabled: bool):
+    """A background process that keeps one core busy (the "loaded" mode), stopped on exit."""
+    if not enabled:
+        yield None
+        return
+    proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(1.0)  # let the scheduler see it
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+@contextlib.contextmanager
+def default_threads():
+    """Runs as if dynamics.threads did not choose: every run "large", one BLAS thread per core."""
+    old = threads.MULTITHREAD_MIN_WORK
+    threads.MULTITHREAD_MIN_WORK = 0.0
+    try:
+        yield
+    finally:
+        threads.MULTITHREAD_MIN_WORK = old
+
+
+def threading_rows(repeats: int) -> list[list[str]]:
+    """W1–W4, Euler, both dtypes: ms/step with the default BLAS threads and with the chosen ones."""
+    rows = []
+    for w in WORKLOADS[:4]:
+        for dtype in ("float64", "float32"):
+            sc = w.scenario(dtype)
+            simulate(sc.replace(T=min(sc.T, 5 * DT)))
+            best = {"default": math.inf, "chosen": math.inf}
+            chosen = 0
+            for _ in range(repeats):
+                with default_threads():
+                    r = simulate(sc)
+                best["default"] = min(best["default"], r.wall_time / r.steps)
+                r = simulate(sc)
+                chosen = r.extra["blas_threads"]
+                best["chosen"] = min(best["chosen"], r.wall_time / r.steps)
+            rows.append(
+                [
+                    f"{W_NAMES[w.name]} {w.label}",
+                    dtype,
+                    f"{threads.usable_cores()}",
+                    f"{best['default'] * 1e3:.4g}",
+                    f"{chosen}",
+                    f"{best['chosen'] * 1e3:.4g}",
+                    f"{best['default'] / best['chosen']:.2f}×",
+                ]
+            )
+            print(f"  … threads {w.label} {dtype}", file=sys.stderr, flush=True)
+    return rows
+
+
+# ---------------------------------------------------------------------------------- compare
+COMPARE_WORKER = r"""
+import json, sys, time
+sys.path.insert(0, sys.argv[1])
+import numpy as np
+from dynamics import Ensemble, Scenario, simulate, threads
+specs = json.loads(sys.argv[2])
+out = []
+for spec in specs:
+    systems = spec.pop("systems")
+    ens = Ensemble(seeds=tuple(range(systems))) if systems > 1 else None
+    sc = Scenario(**spec)
+    simulate(sc.replace(T=min(sc.T, 0.05)), ensemble=ens)  # warm-up
+    r = simulate(sc, ensemble=ens)
+    assert r.status == 0, r.message
+    out.append(r.wall_time / max(r.steps, 1) if sc.integrator != "adaptive" else r.wall_time)
+print(json.dumps(out))
+"""
+
+
+def compare_specs() -> list[tuple[str, dict]]:
+    specs = []
+    for w in WORKLOADS:
+        for dtype in ("float64", "float32"):
+            spec = {"n": w.n, "d": w.d, "T": w.steps * DT, "dt": DT, "integrator": "euler", "frames": 11}
+            specs.append(
+                (f"{W_NAMES[w.name]} {w.label} euler {dtype}", {**spec, "dtype": dtype, "systems": w.systems})
+            )
+    base = {"n": 32, "d": 3, "T": 10.0, "dt": DT, "frames": 11, "systems": 1}
+    specs.append(("W1 n=32 d=3 rk4 float64", {**base, "integrator": "rk4"}))
+    specs.append(
+        (
+            "W1 n=32 d=3 adaptive DOP853 rtol 1e-8 (whole run)",
+            {**base, "integrator": "adaptive", "rtol": 1e-8},
+        )
+    )
+    return specs
+
+
+def _worker(path: str, specs: list[dict]) -> list[float]:
+    proc = subprocess.run(
+        [sys.executable, "-c", COMPARE_WORKER, path, json.dumps(specs)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "PYTHONPATH": path},
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"benchmark worker for {path} failed:\n{proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def compare_rows(other: str, repeats: int) -> list[list[str]]:
+    """Best time per step (whole run for adaptive) of each spec in both checkouts, A/B alternated."""
+    here = str(Path(__file__).resolve().parents[1])
+    names, specs = zip(*compare_specs(), strict=True)
+    best = {"other": [math.inf] * len(specs), "this": [math.inf] * len(specs)}
+    for i in range(repeats):
+        order = (("other", other), ("this", here)) if i % 2 == 0 else (("this", here), ("other", other))
+        for key, path in order:
+            times = _worker(path, [dict(s) for s in specs])
+            best[key] = [min(a, b) for a, b in zip(best[key], times, strict=True)]
+        print(f"  … compare repeat {i + 1}/{repeats}", file=sys.stderr, flush=True)
+    rows = []
+    for name, a, b in zip(names, best["other"], best["this"], strict=True):
+        rows.append([name, f"{a * 1e3:.4g}", f"{b * 1e3:.4g}", f"{a / b:.2f}"])
+    return rows
+
+
 # ---------------------------------------------------------------------------------- output
 def _fmt_rate(x: float) -> str:
     return f"{x:,.0f}" if x >= 100 else f"{x:.1f}"
@@ -291,6 +437,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer repeats")
     ap.add_argument("--markdown", action="store_true", help="print Markdown tables")
+    ap.add_argument("--threads", action="store_true", help="BLAS threading of W1–W4: default vs chosen")
+    ap.add_argument("--loaded", action="store_true", help="a busy process beside the benchmark")
+    ap.add_argument("--compare-with", metavar="PATH", help="time another checkout's dynamics in the same run")
     args = ap.parse_args(argv)
     repeats = 3 if args.quick else 7
     md = args.markdown
@@ -299,12 +448,33 @@ def main(argv: list[str] | None = None) -> int:
     def heading(text: str) -> None:
         print(f"\n### {text}\n" if md else f"\n{text}\n{'=' * len(text)}")
 
-    heading("Machine")
-    facts = machine_facts()
-    if md:
-        print(_table(["fact", "value"], [[k, v] for k, v in facts], md))
-    else:
-        print("\n".join(f"{k:22s} {v}" for k, v in facts))
+    with busy_neighbour(args.loaded):
+        heading("Machine" + (" (loaded: one busy process beside the benchmark)" if args.loaded else ""))
+        facts = machine_facts()
+        if md:
+            print(_table(["fact", "value"], [[k, v] for k, v in facts], md))
+        else:
+            print("\n".join(f"{k:22s} {v}" for k, v in facts))
+        if args.threads or args.compare_with:
+            if args.threads:
+                heading(f"BLAS threads (Euler; ms/step, best of {repeats})")
+                rows = threading_rows(repeats)
+                headers = ["workload", "dtype", "default threads", "ms/step", "chosen threads", "ms/step"]
+                print(_table([*headers, "speed-up"], rows, md))
+            if args.compare_with:
+                heading(
+                    f"This checkout vs {args.compare_with} (ms per step, best of {repeats}, A/B alternated)"
+                )
+                rows = compare_rows(args.compare_with, repeats)
+                print(_table(["workload", "other", "this", "other/this"], rows, md))
+            load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+            print(f"\n(load average at the end {load}; total {time.perf_counter() - t_start:.0f} s)")
+            return 0
+        return _full(args, repeats, md, heading, t_start)
+
+
+def _full(args, repeats: int, md: bool, heading, t_start: float) -> int:
+    """The throughput, limit, target and accuracy tables."""
 
     rows: list[Row] = []
     for w in WORKLOADS:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import stat
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,6 +21,7 @@ import numpy as np
 
 from . import __version__
 from .errors import ScenarioError
+from .limits import assess
 from .scenario import Scenario
 from .solve import simulate
 from .theorems import evaluate
@@ -32,16 +34,29 @@ class _Refusal(Exception):
 
 
 def _read_text(path: str) -> str:
-    """The text of a JSON input file ('-' for stdin), size-capped; failures become refusals."""
+    """The text of a JSON input file ('-' for stdin), read with a byte cap; failures become refusals.
+
+    Only regular files are read: the file is opened without blocking (a FIFO with no writer would
+    block the open) and checked with fstat, so a device (/dev/zero reports size 0 and never ends),
+    a FIFO or a directory is refused before reading; at most MAX_SCENARIO_BYTES + 1 bytes are read.
+    """
+    cap = MAX_SCENARIO_BYTES
+    too_big = f"{path}: file larger than {cap // 1_000_000} MB"
     try:
         if path == "-":
-            return sys.stdin.read(MAX_SCENARIO_BYTES + 1)
-        p = Path(path)
-        if p.stat().st_size > MAX_SCENARIO_BYTES:
-            raise _Refusal(f"{path}: file larger than {MAX_SCENARIO_BYTES // 1_000_000} MB")
-        return p.read_text(encoding="utf-8")
+            data = sys.stdin.buffer.read(cap + 1)
+        else:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+            with os.fdopen(fd, "rb") as fh:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    raise _Refusal(f"{path}: not a regular file")
+                data = fh.read(cap + 1)
     except OSError as exc:
         raise _Refusal(f"{path}: {exc.strerror or exc}") from None
+    if len(data) > cap:
+        raise _Refusal(too_big)
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError:
         raise _Refusal(f"{path}: not a UTF-8 text file") from None
 
@@ -83,7 +98,7 @@ def _simulate(args: argparse.Namespace) -> int:
                 t=result.t,
                 x=result.x,
                 scenario=np.array(scenario.to_json()),
-                status=np.array(result.status),
+                status=np.array(int(result.status)),
                 message=np.array(result.message),
                 version=np.array(__version__),
             )
@@ -92,9 +107,10 @@ def _simulate(args: argparse.Namespace) -> int:
     print(
         json.dumps(
             {
-                "status": result.status,
+                "status": int(result.status),
                 "message": result.message,
                 "frames": len(result.t),
+                "max_deviation": result.max_deviation,
                 "wall_time_s": round(result.wall_time, 4),
                 "output": str(out),
             }
@@ -106,6 +122,9 @@ def _simulate(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     """Evaluate every registered theorem on the scenario (and on its simulated trajectory)."""
     scenario = load_scenario(args.scenario)
+    verdict = assess(scenario, run=not args.no_run, facts=True)  # the whole budget, before any work
+    if not verdict.ok:
+        raise _Refusal(verdict.message + (f"; e.g. {verdict.suggestion}" if verdict.suggestion else ""))
     try:
         result = None if args.no_run else simulate(scenario)
         cards = evaluate(scenario, result)
@@ -152,7 +171,7 @@ def _sweep(args: argparse.Namespace) -> int:
     print(
         json.dumps(
             {
-                "status": result.status,
+                "status": int(result.status),
                 "message": result.message,
                 "betas": len(result.betas),
                 "checkpoints": len(result.t),

@@ -33,7 +33,7 @@ x = e^{tV} z. The paper's clustering theorems (the glpr cards) are about softmax
     from dynamics.euclidean import EuclideanScenario, simulate_euclidean
     es = EuclideanScenario(n=20, d=2, value="identity", T=12, dt=0.01)
     res = simulate_euclidean(es)          # res.t (K,), res.x, res.z (K, n, d), res.attention (K, n, n)
-    res.status, res.message               # 0 reached T · 2 cancelled · -1 failed (never raises mid-run)
+    res.status, res.message               # a Status: 0 reached T · 2 cancelled · −1 failed (never raises)
 
 With ``rescaled=True`` (the default, as the authors do) the system (general) is integrated and
 x = e^{tV} z is derived; with ``rescaled=False`` eq:trans_dyn is integrated and z = e^{−tV} x is
@@ -56,29 +56,41 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Literal
 
 import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
-from scipy.integrate import solve_ivp
 from scipy.linalg import expm
 from scipy.optimize import linprog
 from scipy.spatial import ConvexHull, QhullError
-from scipy.special import expit
 
-from .attention import _lse
+from . import attention as _attention
+from . import limits as _limits
+
+# the run's status and progress types, re-exported (pages import them from here)
+from ._integrate import CANCELLED as CANCELLED
+from ._integrate import FAILED as FAILED
+from ._integrate import INACCURATE as INACCURATE
+from ._integrate import RK4, Adaptive, Euler, FunctionField, Outcome, integrate, steps_per_interval
+from ._integrate import STOPPED as STOPPED
+from ._integrate import SUCCESS as SUCCESS
+from ._integrate import Progress as Progress
+from ._integrate import Status as Status
 from .errors import BudgetError, ScenarioError
-from .scenario import JsonRecord, _boolean, _choice, _matrix, _number, _vector
-from .solve import CANCELLED, FAILED, SUCCESS
-
-Matrix = tuple[tuple[float, ...], ...]
-Vector = tuple[float, ...]
-Progress = Callable[[float], bool | None]
+from .limits import EuclideanLimits
+from .scenario import JsonRecord
+from .threads import blas_threads
+from .validate import Matrix, Vector
+from .validate import boolean as _boolean
+from .validate import choice as _choice
+from .validate import matrix as _matrix
+from .validate import number as _number
+from .validate import vector as _vector
 
 INIT_KINDS = ("uniform_box",)
-ATTENTION_KINDS = ("softmax", "l2", "sinkhorn", "sigmoid")
+ATTENTION_KINDS = _attention.kinds_for("euclidean")
 VALUE_KINDS = ("identity", "minus_identity", "spectrum", "good_triple", "paranormal", "positive")
 QK_KINDS = ("identity", "spd", "gaussian")
 INTEGRATORS = ("euler", "rk4", "adaptive")
@@ -95,19 +107,7 @@ LIMIT_CLUSTER_TOL = 1e-3  # distinct limit points: single-linkage clusters at th
 
 
 @dataclass(frozen=True)
-class EuclideanLimits:
-    """Caps checked before a run (the app passes tighter ones)."""
-
-    max_n: int = 2000
-    max_d: int = 64
-    max_steps: int = 2_000_000
-    max_frames: int = 20_001
-    max_work: float = 5e12  # ≈ flops: evaluations × (2n²d + 2nd² + 8n²)
-    attention_entries: int = 4_000_000  # store P at every saved frame if K·n² is at most this
-
-
-@dataclass(frozen=True)
-class EuclideanScenario(JsonRecord):
+class EuclideanScenario(_attention.KindParameters, JsonRecord):
     """One frozen, validated description of a run of the Euclidean model.
 
     Tokens: ``x0`` (n×d) or ``n``, ``d``, ``seed`` and ``init`` = "uniform_box" (x_i ~ U[−w, w]^d,
@@ -116,7 +116,7 @@ class EuclideanScenario(JsonRecord):
     "good_triple" (the paper's 2-D example) | "paranormal" (diag(1, …, 1, −0.5)) | "positive"
     (entries U(0, 1), seeded: Perron–Frobenius gives a simple positive top eigenvalue)); Q, K from
     ``qk`` ("identity" | "spd": Q = I, K = CCᵀ + 0.1 I with C ~ U[−1, 1] | "gaussian": Q, K with
-    N(0, 1/d) entries). Solver: ``T``, ``integrator`` ("euler" | "rk4" | "adaptive" = solve_ivp
+    N(0, 1/d) entries). Solver: ``T``, ``integrator`` ("euler" | "rk4" | "adaptive" = scipy
     ``method`` with ``rtol``/``atol``), step ``dt``, ``frames`` saved times, ``rescaled``.
     Attention: ``attention`` ("softmax" | "l2" | "sinkhorn" | "sigmoid", see the module docstring)
     with ``sinkhorn_tol``, ``sinkhorn_iters`` (Sinkhorn) and ``sigmoid_bias`` (sigmoid); all at
@@ -146,10 +146,8 @@ class EuclideanScenario(JsonRecord):
     atol: float = 1e-10
     frames: int = 101
     rescaled: bool = True
-    attention: Literal["softmax", "l2", "sinkhorn", "sigmoid"] = "softmax"
-    sinkhorn_tol: float = 1e-9
-    sinkhorn_iters: int = 200
-    sigmoid_bias: float = 0.0
+    attention: str = "softmax"  # a kind of dynamics.attention.kinds_for("euclidean")
+    # the kinds' parameters (sinkhorn_tol, sinkhorn_iters, sigmoid_bias, …): attention.KindParameters
 
     MODEL: ClassVar[str] = "euclidean"
 
@@ -200,9 +198,8 @@ class EuclideanScenario(JsonRecord):
         s(self, "frames", _number(self.frames, "frames", 2, 100_000, integer=True))
         s(self, "rescaled", _boolean(self.rescaled, "rescaled"))
         s(self, "attention", _choice(self.attention, "attention", ATTENTION_KINDS))
-        s(self, "sinkhorn_tol", _number(self.sinkhorn_tol, "sinkhorn_tol", 1e-15, 0.1))
-        s(self, "sinkhorn_iters", _number(self.sinkhorn_iters, "sinkhorn_iters", 1, 10_000, integer=True))
-        s(self, "sigmoid_bias", _number(self.sigmoid_bias, "sigmoid_bias", -1e6, 1e6))
+        for p in _attention.all_params():  # every kind's parameters, with the registry's bounds
+            s(self, p.name, _number(getattr(self, p.name), p.name, p.lo, p.hi, integer=p.integer))
 
     # ------------------------------------------------------------------ derived
     def _rng(self, tag: int) -> np.random.Generator:
@@ -289,27 +286,6 @@ def spectral_abscissa(V: np.ndarray) -> float:
     return float(np.linalg.eigvals(V).real.max())
 
 
-def sinkhorn_log(L: np.ndarray, tol: float, iters: int) -> tuple[np.ndarray, int, float]:
-    """(P, iterations, max marginal error): exp(L) (n×n) scaled to doubly stochastic, log domain.
-
-    The iteration of :meth:`dynamics.attention.SinkhornAttention.sinkhorn` on a plain log-kernel:
-    v ← −logsumexp_i(L + u) (columns sum to 1), stop when the row sums are within ``tol`` or after
-    ``iters`` iterations, else u ← −logsumexp_j(L + v).
-    """
-    u = np.zeros(L.shape[0])
-    iterations = 0
-    while True:
-        iterations += 1
-        v = -_lse(L + u[:, None], axis=0)
-        r = _lse(L + v[None, :], axis=1)
-        if float(np.max(np.abs(np.expm1(u + r)))) <= tol or iterations >= iters:
-            break
-        u = -r
-    P = np.exp(L + u[:, None] + v[None, :])
-    error = max(float(np.max(np.abs(P.sum(axis=1) - 1))), float(np.max(np.abs(P.sum(axis=0) - 1))))
-    return P, iterations, error
-
-
 class EuclideanField:
     """The right-hand side of the rescaled equation (``rescaled``) or eq:trans_dyn, and P.
 
@@ -326,14 +302,7 @@ class EuclideanField:
         Q, K, V = es.matrices()
         self.A = Q.T @ K
         self.K = K
-        self.kind = es.attention
-        self.sinkhorn_tol = es.sinkhorn_tol
-        self.sinkhorn_iters = es.sinkhorn_iters
-        self.sigmoid_bias = es.sigmoid_bias
-        self.sinkhorn_iterations = 0
-        self.sinkhorn_error = math.nan
-        self.sinkhorn_max_error = 0.0
-        self.sinkhorn_capped = 0  # evaluations stopped at the iteration cap above the tolerance
+        self.kind = _attention.make(es.attention, n=es.n, params=_attention.kind_params(es))
         self.V = V
         self.VT = V.T.copy()
         self.d = es.d
@@ -374,24 +343,37 @@ class EuclideanField:
             else:
                 W = W / m
                 log_c += 2.0 * math.log(m)
-            S = W @ self.A @ W.T
-            c = math.exp(min(log_c, LOG_SCALE_CAP))
-            if self.kind == "sigmoid":
-                return expit(c * S + self.sigmoid_bias) / Y.shape[0]
-            if self.kind == "l2":
+            # the kind's logits are linear in (scores, key norms): form them at scale 1, shift
+            # row-normalised kinds by the row maximum (a row constant), then scale by c
+            key_sq = None
+            if self.kind.key_norms:
                 WK = W @ self.K.T
-                S = 2.0 * S - np.einsum("jk,jk->j", WK, WK)[None, :]
-            S -= S.max(axis=1, keepdims=True)  # a row constant: changes no kind below
-            if self.kind == "sinkhorn":
-                P, its, err = sinkhorn_log(c * S, self.sinkhorn_tol, self.sinkhorn_iters)
-                self.sinkhorn_iterations, self.sinkhorn_error = its, err
-                self.sinkhorn_max_error = max(self.sinkhorn_max_error, err)
-                if its >= self.sinkhorn_iters and err > self.sinkhorn_tol:
-                    self.sinkhorn_capped += 1
-                return P
-            E = np.exp(c * S)
-            E /= E.sum(axis=1, keepdims=True)
-        return E
+                key_sq = np.einsum("jk,jk->j", WK, WK)
+            L = self.kind.logits(W @ self.A @ W.T, key_sq)
+            if self.kind.shift_invariant:
+                L -= L.max(axis=1, keepdims=True)
+            L *= math.exp(min(log_c, LOG_SCALE_CAP))
+            return self.kind.weights(L)
+
+    def report(self) -> dict:
+        """The attention kind's statistics (Sinkhorn iterations and marginal errors), or {}."""
+        return self.kind.report()
+
+    @property
+    def sinkhorn_iterations(self) -> int:
+        return self.report().get("sinkhorn_iterations", 0)
+
+    @property
+    def sinkhorn_error(self) -> float:
+        return self.report().get("sinkhorn_error", math.nan)
+
+    @property
+    def sinkhorn_max_error(self) -> float:
+        return self.report().get("sinkhorn_max_error", 0.0)
+
+    @property
+    def sinkhorn_capped(self) -> int:
+        return self.report().get("sinkhorn_capped", 0)
 
     def velocity(self, t: float, Y: np.ndarray, P: np.ndarray) -> np.ndarray:
         with np.errstate(all="ignore"):
@@ -418,7 +400,7 @@ def z_velocity(es: EuclideanScenario, t: float, z: np.ndarray) -> np.ndarray:
 
 # ====================================================================== simulate
 @dataclass(frozen=True)
-class EuclideanResult:
+class EuclideanResult(Outcome):
     """What ``simulate_euclidean`` returns; arrays are read-only.
 
     ``x`` may hold ±inf/NaN at late frames when e^{tV} exceeds the float range (then only z is
@@ -436,10 +418,7 @@ class EuclideanResult:
     evaluations: int = 0
     step_size: float = 0.0
     wall_time: float = 0.0
-
-    @property
-    def success(self) -> bool:
-        return self.status == SUCCESS
+    max_deviation: float | None = None  # the Euclidean model has no invariant manifold
 
     @property
     def z_final(self) -> np.ndarray:
@@ -449,19 +428,26 @@ class EuclideanResult:
 def fixed_steps(es: EuclideanScenario) -> tuple[int, float]:
     """(steps per frame interval, step): equal steps ≤ dt landing on every saved time."""
     span = es.T / (es.frames - 1)
-    if span == 0:
-        return 0, 0.0
-    per = max(1, math.ceil(span / es.dt * (1 - 1e-12)))
-    return per, span / per
+    per = steps_per_interval(span, es.dt)
+    return per, (span / per if per else 0.0)
+
+
+def _evaluation_work(es: EuclideanScenario) -> float:
+    n, d = es.n, es.d
+    per_eval = 2.0 * n * n * d + 2.0 * n * d * d + 8.0 * n * n + 30.0 * d**3
+    if es.attention == "sinkhorn":  # worst case: every evaluation runs to the iteration cap
+        per_eval += 8.0 * n * n * es.sinkhorn_iters
+    return per_eval
 
 
 def check_limits(es: EuclideanScenario, limits: EuclideanLimits | None = None) -> float:
-    """Raise BudgetError if the run exceeds ``limits``; return its estimated work (flops)."""
+    """Raise BudgetError if the run exceeds ``limits`` (sizes, steps, work, memory); return its
+    estimated work (flops)."""
     lim = limits or EuclideanLimits()
-    caps = (("n", es.n, lim.max_n), ("d", es.d, lim.max_d), ("frames", es.frames, lim.max_frames))
-    for name, value, cap in caps:
-        if value > cap:
-            raise BudgetError(f"{name}: {value} exceeds the limit of {cap} for the Euclidean model")
+    _limits.check_sizes(
+        (("n", es.n, lim.max_n), ("d", es.d, lim.max_d), ("frames", es.frames, lim.max_frames)),
+        "the Euclidean model's",
+    )
     if es.integrator == "adaptive":
         evals = 12 * es.T / max(es.dt, 1e-3) + 50
     else:
@@ -472,21 +458,13 @@ def check_limits(es: EuclideanScenario, limits: EuclideanLimits | None = None) -
                 f"dt: T/dt = {steps} steps exceeds the limit of {lim.max_steps}; increase dt or decrease T"
             )
         evals = steps * (4 if es.integrator == "rk4" else 1)
-    n, d = es.n, es.d
-    per_eval = 2.0 * n * n * d + 2.0 * n * d * d + 8.0 * n * n + 30.0 * d**3
-    if es.attention == "sinkhorn":  # worst case: every evaluation runs to the iteration cap
-        per_eval += 8.0 * n * n * es.sinkhorn_iters
-    work = evals * per_eval
-    if work > lim.max_work:
-        raise BudgetError(
-            f"work budget: this run needs about {work:.2g} flops, more than the limit of "
-            f"{lim.max_work:.2g}; reduce n, d or T, or increase dt"
-        )
+    n, d, K = es.n, es.d, es.frames
+    work = evals * _evaluation_work(es)
+    _limits.check_work(work, 40.0 * d**3 + 10.0 * n * d, lim.max_work, "reduce n, d or T, or increase dt")
+    kept = K * n * n if K * n * n <= lim.attention_entries else 0  # P at every saved frame
+    memory = 8.0 * (3 * K * n * d + kept + 8 * n * n + 8 * n * d)
+    _limits.check_memory(memory, lim.max_memory, "save fewer frames or reduce n")
     return work
-
-
-def _report(progress: Progress | None, fraction: float) -> bool:
-    return progress is None or progress(min(1.0, float(fraction))) is not False
 
 
 def simulate_euclidean(
@@ -496,22 +474,46 @@ def simulate_euclidean(
 
     Raises ScenarioError/BudgetError before running for anything refused; a blow-up during the
     run is reported in ``status``/``message`` (FAILED), never raised. ``progress(fraction)`` is
-    called after every saved time; returning False cancels (status CANCELLED).
+    called after every saved time; returning False cancels (status CANCELLED). The model has no
+    invariant manifold: ``max_deviation`` is None.
     """
     lim = limits or EuclideanLimits()
     check_limits(es, lim)
+    per_evaluation = _evaluation_work(es)
+    with blas_threads(per_evaluation):
+        return _simulate(es, progress, lim, per_evaluation)
+
+
+def _solver(es: EuclideanScenario) -> Euler | RK4 | Adaptive:
+    if es.integrator == "adaptive":
+        return Adaptive(es.method, es.rtol, es.atol, first_step=es.dt)
+    return RK4(es.dt) if es.integrator == "rk4" else Euler(es.dt)
+
+
+def _simulate(
+    es: EuclideanScenario, progress, lim: EuclideanLimits, per_evaluation: float
+) -> EuclideanResult:
     fld = EuclideanField(es)
-    x0 = es.initial_tokens()
-    Y = x0.copy()  # z(0) = x(0)
+    Y = es.initial_tokens()  # z(0) = x(0)
     t_frames = np.linspace(0.0, es.T, es.frames)
     t_frames[-1] = es.T
     start = time.perf_counter()
+    counted = FunctionField(fld)
+    sol = integrate(
+        counted,
+        Y,
+        t_frames,
+        _solver(es),
+        progress=progress,
+        max_evaluations=_limits.evaluation_cap(lim.max_work, per_evaluation),
+        failure_hint="" if es.rescaled else " (the unrescaled x grows like e^{tV}; try rescaled=True)",
+    )
+    status, message = sol.status, sol.message
+    if status == FAILED and "non-finite" in message:
+        message = f"blow-up: {message}"
+    t = np.array(sol.t, dtype=float)
     with np.errstate(all="ignore"):
-        if es.integrator == "adaptive":
-            t, ys, status, message, steps, h = _run_adaptive(es, fld, Y, t_frames, progress)
-        else:
-            t, ys, status, message, steps, h = _run_fixed(es, fld, Y, t_frames, progress)
-        x, z, note = _both_views(es, fld, t, ys)
+        x, z, note = _both_views(es, fld, t, np.asarray(sol.y))
     if note and status == SUCCESS:
         message = f"{message}; {note}"
     if fld.sinkhorn_capped:
@@ -532,6 +534,7 @@ def simulate_euclidean(
     for arr in (t, x, z, att):
         if arr is not None:
             arr.setflags(write=False)
+    h = fixed_steps(es)[1] if es.integrator != "adaptive" else sol.step_size
     return EuclideanResult(
         t=t,
         x=x,
@@ -540,7 +543,7 @@ def simulate_euclidean(
         message=message,
         scenario=es,
         attention=att,
-        steps=steps,
+        steps=sol.steps,
         evaluations=fld.evaluations,
         step_size=h,
         wall_time=time.perf_counter() - start,
@@ -575,86 +578,6 @@ def _expm_full(V: np.ndarray, t: float) -> np.ndarray:
         if V.shape[0] == 1:
             return np.exp(t * V)
         return expm(t * V)
-
-
-def _run_fixed(es, fld: EuclideanField, Y, t_frames, progress):
-    per, h = fixed_steps(es)
-    K = len(t_frames)
-    ys = np.empty((K, *Y.shape))
-    ys[0] = Y
-    rk4 = es.integrator == "rk4"
-    steps = 0
-    for k in range(1, K):
-        t0 = t_frames[k - 1]
-        for s in range(per):
-            t = t0 + s * h
-            if rk4:
-                k1 = fld(t, Y)
-                k2 = fld(t + h / 2, Y + (h / 2) * k1)
-                k3 = fld(t + h / 2, Y + (h / 2) * k2)
-                k4 = fld(t + h, Y + h * k3)
-                Y = Y + (h / 6) * (k1 + 2 * k2 + 2 * k3 + k4)
-            else:
-                Y = Y + h * fld(t, Y)
-        steps += per
-        ys[k] = Y
-        if not np.all(np.isfinite(Y)):
-            return (
-                t_frames[: k + 1],
-                ys[: k + 1],
-                FAILED,
-                f"blow-up: the state became non-finite before t = {t_frames[k]:.4g}"
-                + ("" if es.rescaled else " (the unrescaled x grows like e^{tV}; try rescaled=True)"),
-                steps,
-                h,
-            )
-        if not _report(progress, k / (K - 1)):
-            return t_frames[: k + 1], ys[: k + 1], CANCELLED, "cancelled", steps, h
-    return t_frames, ys, SUCCESS, f"reached T = {es.T:g}", steps, h
-
-
-class _Abort(Exception):
-    pass
-
-
-def _run_adaptive(es, fld: EuclideanField, Y, t_frames, progress):
-    shape = Y.shape
-    T = es.T
-    if T == 0:
-        ys = np.repeat(Y[None], len(t_frames), axis=0)
-        return t_frames, ys, SUCCESS, "T = 0: nothing to integrate", 0, 0.0
-    last = [0.0]
-
-    def rhs(t: float, y: np.ndarray) -> np.ndarray:
-        if progress is not None and t - last[0] >= T / 100:
-            last[0] = t
-            if not _report(progress, t / T):
-                raise _Abort("cancelled")
-        out = fld(t, y.reshape(shape)).ravel()
-        if not np.all(np.isfinite(out)):
-            raise _Abort(f"blow-up: the field became non-finite at t = {t:.4g}")
-        return out
-
-    try:
-        sol = solve_ivp(
-            rhs,
-            (0.0, T),
-            Y.ravel(),
-            method=es.method,
-            t_eval=t_frames,
-            rtol=es.rtol,
-            atol=es.atol,
-            first_step=min(es.dt, T),
-        )
-    except _Abort as abort:
-        status = CANCELLED if str(abort) == "cancelled" else FAILED
-        return t_frames[:1], Y[None].copy(), status, str(abort), 0, 0.0
-    ys = sol.y.T.reshape(-1, *shape)
-    t = np.asarray(sol.t, dtype=float)
-    if sol.status == -1 or not np.all(np.isfinite(ys)):
-        return t, ys, FAILED, f"solve_ivp failed: {sol.message}", 0, math.nan
-    _report(progress, 1.0)
-    return t, ys, SUCCESS, f"reached T = {T:g} ({sol.nfev} evaluations)", 0, math.nan
 
 
 # ====================================================================== analysis
@@ -874,7 +797,6 @@ __all__ = [
     "numerical_rank",
     "row_leader_defects",
     "simulate_euclidean",
-    "sinkhorn_log",
     "spectral_abscissa",
     "top_eigen",
     "z_velocity",

@@ -2,15 +2,19 @@
 
 For tokens x_1 … x_n on M = {x : xᵀPx = 1} (P = I: the unit sphere) and heads k = 1 … h,
 
-    ẋ_i = Σ_k Π_{x_i}( Σ_{j ∈ N(i)} α^k_ij(t) V_k(t) x_j ),        Π_x(w) = w − (xᵀP w) x,
+    ẋ_i = Σ_k Π_{x_i}( Σ_{j ∈ N(i)} α^k_ij(t) V_k(t) x_j ),        Π_x(w) = w − (xᵀP w)/(xᵀP x) x,
 
     softmax:       α^k_ij = exp(β⟨x_i, A_k x_j⟩) / Σ_{l ∈ N(i)} exp(β⟨x_i, A_k x_l⟩),
     unnormalized:  α^k_ij = exp(β⟨x_i, A_k x_j⟩) / n,
 
-with A_k = Q_kᵀK_k and N(i) = {1 … n} (no mask) or {1 … i} (causal mask). Π_x is the
-layer-norm projection of Abella–Silvestre–Tabuada (the oblique projection along x); it keeps
-xᵀPx = 1 invariant and is the orthogonal tangent projection P_x^⊥ on the sphere, where the
-model is the SA / USA dynamics of Geshkovski et al.
+with A_k = Q_kᵀK_k and N(i) = {1 … n} (no mask) or {1 … i} (causal mask). On the manifold
+(xᵀPx = 1) Π_x is the layer-norm projection w − (xᵀPw) x of Abella–Silvestre–Tabuada (the oblique
+projection along x), the orthogonal tangent projection P_x^⊥ on the sphere, where the model is the
+SA / USA dynamics of Geshkovski et al. Off the manifold the division by xᵀPx makes the field
+*neutral*: d/dt (xᵀPx) = 2(xᵀPw − xᵀPw) = 0 for every x, so an integrator's drift off the manifold
+is neither amplified nor damped. (The form w − (xᵀPw) x also keeps xᵀPx = 1 invariant, but
+d/dt (xᵀPx − 1) = 2(xᵀPw)(1 − xᵀPx) makes the manifold *unstable* wherever ⟨x, Pw⟩ < 0 — repelling
+attention, V = −I — and an adaptive solver's drift grew like e^{2t} there.)
 
 Arrays are (n, d) for one system or (B, n, d) for B systems integrated together.
 
@@ -27,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .attention import make_variant, variant_params
+from .attention import HeadMixer, kind_params, make
 from .errors import ScenarioError
 from .scenario import Head, MatrixSpec, Scenario
 
@@ -150,9 +154,10 @@ class _Work:
         self.XA = np.empty(shape, dtype)  # X A, or β X
         self.Wk = np.empty(shape, dtype)  # the current head's term (heads after the first)
         # One system: X·Xᵀ by syrk on X itself, or by gemm against a copy of X.
-        self.Xc = None
+        self.Xc = self.XcT = None
         if not self.batched and not _use_syrk(n, shape[-1], dtype.itemsize):
             self.Xc = np.empty(shape, dtype)
+            self.XcT = self.Xc.T  # a view, made once (np.swapaxes costs ~1 µs a call)
         self.PX = None if P is None else np.empty(shape, dtype)
         # Ensembles: Xᵀ made contiguous (strided transposes make the batched products slow).
         self.Xt = np.empty((*lead, shape[-1], n), dtype) if self.batched else None
@@ -163,6 +168,12 @@ class AttentionField:
 
     ``beta`` is one number, or one per system (shape (B,)) for ensembles. An instance keeps
     scratch arrays between calls: do not call one instance from several threads at once.
+
+    ``neutral`` (default): the projection w − (xᵀPw)/(xᵀPx) x, which leaves xᵀPx constant off the
+    manifold too (what an integrator without retraction needs). ``neutral=False``: the tangent form
+    w − (xᵀPw) x, equal on the manifold and one row-dot cheaper — for integrators that retract
+    after every step (Euler evaluates only on the manifold; RK4's stages are off it by O(h²), and
+    either extension of the field gives a fourth-order method).
     """
 
     def __init__(
@@ -176,8 +187,10 @@ class AttentionField:
         P: np.ndarray | None = None,
         dtype: np.dtype | str = np.float64,
         variant_params: dict | None = None,
+        neutral: bool = True,
     ) -> None:
         self.dtype = np.dtype(dtype)
+        self.neutral = neutral
         self.n = n
         self.attention = attention
         self.causal = causal
@@ -238,21 +251,24 @@ class AttentionField:
             lower = np.tril(np.ones((n, n), dtype=bool))
             self._tril = lower.astype(self.dtype)
             self._mask_add = np.where(lower, 0.0, -np.inf).astype(self.dtype)
-        self._softmax = attention == "softmax"
         self._work_cache: _Work | None = None
         self.evaluations = 0
-        # l2 / sinkhorn / sigmoid (dynamics/attention.py): a strategy object makes the weights
-        self._variant = (
-            None
-            if attention in ("softmax", "unnormalized")
-            else make_variant(
-                attention, heads, n=n, beta=beta, causal=causal, dtype=self.dtype, params=variant_params
-            )
-        )
+        # the kind's strategy (dynamics.attention); softmax and unnormalized also have the fused
+        # in-place kernel below ("rows": divide by the row sums, "n": by n)
+        kind = make(attention, n=n, causal=causal, params=variant_params)
+        self._mixer = HeadMixer(kind, heads, beta=beta, dtype=self.dtype)
+        self._fused = kind.fused
+        self._softmax = kind.fused == "rows"
+        self._variant = None if kind.fused else self._mixer
 
     @classmethod
     def from_scenario(
-        cls, scenario: Scenario, heads: Sequence[Head], *, beta: float | np.ndarray | None = None
+        cls,
+        scenario: Scenario,
+        heads: Sequence[Head],
+        *,
+        beta: float | np.ndarray | None = None,
+        neutral: bool = True,
     ) -> AttentionField:
         return cls(
             heads,
@@ -262,7 +278,8 @@ class AttentionField:
             causal=scenario.causal,
             P=scenario.ellipsoid_matrix(),
             dtype=scenario.dtype,
-            variant_params=variant_params(scenario),
+            variant_params=kind_params(scenario),
+            neutral=neutral,
         )
 
     # ------------------------------------------------------------------ pieces
@@ -289,21 +306,6 @@ class AttentionField:
         Vt = op.V0t if V.sin is None else op.V0t + V.factor(t) * op.V1t
         return A, np.ascontiguousarray(Vt, dtype=self.dtype)
 
-    def _weights(self, op: _HeadOps, t: float, X: np.ndarray) -> np.ndarray:
-        """Unnormalised weights exp(β⟨x_i, A x_j⟩ − shift_i) on the mask, zero elsewhere."""
-        A, _ = self._head_matrices(op, t)
-        Xt = np.swapaxes(X, -1, -2)
-        if A is None:
-            S = X @ Xt
-            if self._beta_scalar != 1.0:
-                S *= self._beta_scalar
-        else:
-            S = (X @ A) @ Xt
-        if self._beta_col is not None:
-            S *= self._beta_col
-        self._exp_masked(S)
-        return S
-
     def _exp_masked(self, S: np.ndarray) -> None:
         """S ← exp(S − row max on the mask) (softmax with large logits) or exp(S)·mask, in place."""
         if self.shift and self._softmax:
@@ -319,23 +321,12 @@ class AttentionField:
     def attention_matrices(self, t: float, X: np.ndarray) -> np.ndarray:
         """α^k(t): shape (h, …, n, n); masked entries are 0, softmax rows sum to 1."""
         X = np.asarray(X, dtype=self.dtype)
-        if self._variant is not None:
-            v = self._variant
-            return np.stack([v.weights(k, t, X) for k in range(len(v.heads))])
-        out = []
         with np.errstate(all="ignore"):
-            for op in self._heads:
-                E = self._weights(op, t, X)
-                if self.attention == "softmax":
-                    E /= E.sum(axis=-1, keepdims=True)
-                else:
-                    E /= self.n
-                out.append(E)
-        return np.stack(out)
+            return np.stack([self._mixer.weights(k, t, X) for k in range(len(self._mixer.heads))])
 
     def report(self) -> dict:
-        """Statistics of the attention variant (Sinkhorn iterations and marginal error), or {}."""
-        return {} if self._variant is None else self._variant.report()
+        """Statistics of the attention kind (Sinkhorn iterations and marginal error), or {}."""
+        return self._mixer.report()
 
     @property
     def sinkhorn_report(self) -> dict:
@@ -343,17 +334,22 @@ class AttentionField:
         return self.report()
 
     def project(self, X: np.ndarray, W: np.ndarray) -> np.ndarray:
-        """Π_X(W) = W − (xᵀP w) x row by row (in place on W)."""
+        """Π_X(W) = W − (xᵀP w)/(xᵀP x) x row by row (in place on W); W − (xᵀP w) x when not
+        ``neutral``."""
         PX = X if self.P is None else X @ self.P
-        W -= np.vecdot(PX, W)[..., None] * X
+        c = np.vecdot(PX, W)
+        if self.neutral:
+            c /= np.vecdot(PX, X)
+        W -= c[..., None] * X
         return W
+
+    def manifold(self, *, outward: bool = False) -> Ellipsoid:
+        """The manifold {x : xᵀPx = 1} (row by row) the field lives on (see :class:`Ellipsoid`)."""
+        return Ellipsoid(self.P, outward=outward)
 
     def retract(self, X: np.ndarray) -> np.ndarray:
         """Rows scaled back onto the manifold: x / √(xᵀPx) (in place)."""
-        PX = X if self.P is None else X @ self.P
-        r = _rowdot(X, PX)
-        np.sqrt(r, out=r)
-        _divide_rows(X, r)
+        _divide_rows(X, Ellipsoid(self.P)._radii(X))
         return X
 
     # ------------------------------------------------------------------ the field
@@ -362,7 +358,7 @@ class AttentionField:
         X = np.asarray(X)
         dtype = np.result_type(X.dtype, self.dtype)
         X = X.astype(dtype, copy=False)
-        return self._evaluate_into(t, X, np.empty(X.shape, dtype))
+        return self.evaluate_into(t, X, np.empty(X.shape, dtype))
 
     def _work(self, X: np.ndarray, dtype: np.dtype) -> _Work:
         w = self._work_cache
@@ -370,7 +366,7 @@ class AttentionField:
             w = self._work_cache = _Work(X.shape, dtype, self.P)
         return w
 
-    def _evaluate_into(self, t: float, X: np.ndarray, out: np.ndarray) -> np.ndarray:
+    def evaluate_into(self, t: float, X: np.ndarray, out: np.ndarray) -> np.ndarray:
         """F(t, X) written into ``out`` (same shape as X, not overlapping it); returns ``out``.
 
         The allocation-free form of ``__call__`` used by the fixed-step integrators; X must
@@ -380,59 +376,59 @@ class AttentionField:
         if self._variant is not None:
             return self.project(X, self._variant.mix(t, X, out))
         w = self._work(X, out.dtype)
-        batched = w.batched
-        if batched:
+        if w.batched:
             np.copyto(w.Xt, np.swapaxes(X, -1, -2))
             Xt = w.Xt
         elif w.Xc is None:
-            Xt = np.swapaxes(X, -1, -2)  # X @ Xᵀ of one buffer: numpy uses the symmetric syrk
+            Xt = X.T  # X @ Xᵀ of one buffer: numpy uses the symmetric syrk
         else:
             np.copyto(w.Xc, X)
-            Xt = np.swapaxes(w.Xc, -1, -2)
-        beta_col = self._beta_col
-        S = w.S
-        first = True
-        for op in self._heads:
-            A, Vt = self._head_matrices(op, t)
-            # scores β⟨x_i, A x_j⟩; per-system β scales the left factor (n×d, not n×n)
-            if A is None:
-                if beta_col is not None:
-                    left = np.multiply(X, beta_col, out=w.XA)
-                else:
-                    left = X
-                np.matmul(left, Xt, out=S)
-                if self._beta_scalar != 1.0:
-                    S *= self._beta_scalar
-            else:
-                left = np.matmul(X, A, out=w.XA)
-                if beta_col is not None:
-                    left *= beta_col
-                np.matmul(left, Xt, out=S)
-            self._exp_masked(S)
-            # Σ_j w_ij V x_j, normalised
-            target = out if first else w.Wk
-            if Vt is None:
-                if _columnwise(X):
-                    for c in range(X.shape[-1]):
-                        np.matmul(S, Xt[..., c, :, None], out=target[..., c : c + 1])
-                else:
-                    np.matmul(S, X, out=target)
-            else:
-                np.matmul(S, np.matmul(X, Vt, out=w.Y), out=target)
-            if self._softmax:
-                if batched:  # row sums; many small single-threaded products
-                    np.matmul(S, w.ones_col, out=w.s_col)
-                else:  # one (threaded) matrix–vector product
-                    np.matmul(S, w.ones, out=w.s)
-                _divide_rows(target, w.s)
-            else:
-                target *= 1.0 / self.n
-            if not first:
+            Xt = w.XcT
+        for k, op in enumerate(self._heads):
+            target = out if k == 0 else w.Wk
+            self._head_into(op, t, X, Xt, target, w)
+            if k:
                 out += target
-            first = False
-        # projection Π_X, as in ``project``
+        return self._project_into(X, out, w)
+
+    def _head_into(self, op: _HeadOps, t: float, X: np.ndarray, Xt: np.ndarray, target: np.ndarray, w: _Work):
+        """target ← Σ_j α_ij V x_j of one head (softmax: divided by the row sums; else by n)."""
+        A, Vt = self._head_matrices(op, t)
+        beta_col, S = self._beta_col, w.S
+        # scores β⟨x_i, A x_j⟩; per-system β scales the left factor (n×d, not n×n)
+        if A is None:
+            left = X if beta_col is None else np.multiply(X, beta_col, out=w.XA)
+            np.matmul(left, Xt, out=S)
+            if self._beta_scalar != 1.0:
+                S *= self._beta_scalar
+        else:
+            left = np.matmul(X, A, out=w.XA)
+            if beta_col is not None:
+                left *= beta_col
+            np.matmul(left, Xt, out=S)
+        self._exp_masked(S)
+        if Vt is not None:
+            np.matmul(S, np.matmul(X, Vt, out=w.Y), out=target)
+        elif _columnwise(X):
+            for c in range(X.shape[-1]):
+                np.matmul(S, Xt[..., c, :, None], out=target[..., c : c + 1])
+        else:
+            np.matmul(S, X, out=target)
+        if not self._softmax:
+            target *= 1.0 / self.n
+        elif w.batched:  # row sums; many small single-threaded products
+            np.matmul(S, w.ones_col, out=w.s_col)
+            _divide_rows(target, w.s)
+        else:  # one (threaded) matrix–vector product
+            np.matmul(S, w.ones, out=w.s)
+            _divide_rows(target, w.s)
+
+    def _project_into(self, X: np.ndarray, out: np.ndarray, w: _Work) -> np.ndarray:
+        """out ← Π_X(out), as in ``project``: c_i = (x_iᵀP w_i)/(x_iᵀP x_i) (neutral) or x_iᵀP w_i."""
         PX = X if self.P is None else np.matmul(X, self.P, out=w.PX)
         c = _rowdot(PX, out)
+        if self.neutral:
+            c /= _rowdot(PX, X)
         if _columnwise(X):
             for k in range(X.shape[-1]):
                 np.multiply(c, X[..., k], out=w.tmp[..., k])
@@ -440,3 +436,50 @@ class AttentionField:
             np.multiply(c[..., None], X, out=w.tmp)
         out -= w.tmp
         return out
+
+
+class Ellipsoid:
+    """The manifold {x : xᵀPx = 1} row by row (P = None: the unit sphere), for the integrator.
+
+    ``deviation(X)`` = max_i |√(x_iᵀP x_i) − 1|. ``retract(X)`` scales every row back, in place,
+    and remembers (elementwise, no reduction per step) the largest and smallest radius it saw;
+    ``drift()`` returns the largest |radius − 1| retracted since the previous call — the deviation
+    of the states as the integrator produced them, before the retraction. ``outward``: the steps
+    only ever leave the manifold outwards (an Euler step x + hF from the manifold with F P-tangent
+    at x has radius √(1 + h²‖F‖²_P) ≥ 1), so only the largest radius is tracked.
+    """
+
+    def __init__(self, P: np.ndarray | None = None, *, outward: bool = False) -> None:
+        self.P = P
+        self.outward = outward
+        self._hi: np.ndarray | None = None
+        self._lo: np.ndarray | None = None
+
+    def _radii(self, X: np.ndarray) -> np.ndarray:
+        PX = X if self.P is None else X @ self.P
+        r = _rowdot(X, PX)
+        np.sqrt(r, out=r)
+        return r
+
+    def deviation(self, X: np.ndarray) -> float:
+        r = self._radii(np.asarray(X))
+        return float(np.max(np.abs(r - 1.0))) if r.size else 0.0
+
+    def retract(self, X: np.ndarray) -> None:
+        r = self._radii(X)
+        if self._hi is None:
+            self._hi, self._lo = r.copy(), r.copy()
+        else:
+            np.maximum(self._hi, r, out=self._hi)
+            if not self.outward:
+                np.minimum(self._lo, r, out=self._lo)
+        _divide_rows(X, r)
+
+    def drift(self) -> float:
+        if self._hi is None or not self._hi.size:
+            return 0.0
+        drift = float(self._hi.max()) - 1.0
+        if not self.outward:
+            drift = max(drift, 1.0 - float(self._lo.min()))
+        self._hi = self._lo = None
+        return drift

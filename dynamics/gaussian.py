@@ -28,10 +28,14 @@ convention* ``𝖠 = KᵀQ/s`` of the authors' scripts. The particle model of th
 ``Σ = F Fᵀ`` (F₀ = Σ₀^{1/2} from an eigendecomposition): Σ is symmetric PSD by construction and its
 rank is preserved exactly (F = Φ F₀ with Φ the invertible fundamental matrix of ``Φ̇ = GΦ``).
 ``form="covariance"`` integrates Σ itself (symmetrised at every evaluation) — a cross-check.
-Both use ``scipy.integrate.solve_ivp`` (DOP853 by default). A terminal event stops the run when
+Both go through the engine's integration core (``dynamics._integrate``: a ``scipy.integrate``
+solver, DOP853 by default, stepped with dense output). A terminal event stops the run when
 ``tr Σ`` reaches ``blowup`` (1e3, as the authors' "diverged"); for softmax / multi-head (Riccati
 growth ~ 1/(t*−t)) the blow-up time is extrapolated as ``t_e + tr Σ / (d tr Σ/dt)`` — exact when
 tr Σ ∝ 1/(t*−t) (P3-2), error O(1/blowup) otherwise.
+
+The covariance form reports ``max_deviation``: how far the integrated Σ left the symmetric PSD
+cone (an adaptive run that leaves it by more than its tolerances promise is INACCURATE).
 
 Particles (``particle_moments``): n samples of N(m₀, Σ₀) moved by the particle system with the
 same kernels and scales (RK4, step ≤ ``dt``); Sinkhorn in the log domain to ``sinkhorn_tol`` within
@@ -46,31 +50,65 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy.integrate import solve_ivp
 
+from . import attention as _attention
+from . import limits as _limits
+
+# the run's status and progress types, re-exported (pages import them from here)
+from ._integrate import CANCELLED as CANCELLED
+from ._integrate import FAILED as FAILED
+from ._integrate import INACCURATE as INACCURATE
+from ._integrate import RK4, Abort, Adaptive, FunctionField, Outcome, integrate, steps_per_interval
+from ._integrate import STOPPED as STOPPED
+from ._integrate import SUCCESS as SUCCESS
+from ._integrate import Progress as Progress
+from ._integrate import Status as Status
+from .attention import SinkhornInfo, sinkhorn  # noqa: F401 - re-exported (one Sinkhorn)
 from .errors import BudgetError, ScenarioError
-from .scenario import JsonRecord, Matrix, Vector, _choice, _matrix, _number, _vector
-from .solve import CANCELLED, FAILED, STOPPED, SUCCESS
+from .limits import GaussianLimits
+from .scenario import JsonRecord
+from .threads import blas_threads
+from .validate import Matrix, Vector
+from .validate import choice as _choice
+from .validate import matrix as _matrix
+from .validate import number as _number
+from .validate import vector as _vector
 
-VARIANTS = ("softmax", "multihead", "l2", "sinkhorn")
+#: The attention kinds with a closed Gaussian moment ODE (dynamics.attention registry), and the
+#: multi-head layer with output maps (softmax per head).
+VARIANTS = (*_attention.kinds_for("gaussian")[:1], "multihead", *_attention.kinds_for("gaussian")[1:])
 QK_KINDS = ("identity", "gaussian", "gaussian_neg", "uniform_neg")
 VALUE_KINDS = ("identity", "neg_identity", "gram", "gaussian")
 METHODS = ("DOP853", "RK45", "Radau")
 FORMS = ("factor", "covariance")
 MAX_D = 16
-MAX_PARTICLES = 20_000
-MAX_SINKHORN_PARTICLES = 5_000
-MAX_PARTICLE_STEPS = 100_000
-
-Progress = Callable[[float], bool | None]
+MAX_PARTICLES = GaussianLimits.max_particles
+MAX_SINKHORN_PARTICLES = GaussianLimits.max_sinkhorn_particles
+MAX_PARTICLE_STEPS = GaussianLimits.max_particle_steps
 
 
 # ------------------------------------------------------------------------------------ scenario
+def _covariance(value: Any, d: int) -> Matrix:
+    """A d×d covariance: symmetric (to 1e-9 relative, then symmetrised), PSD, positive trace."""
+    arr = np.array(_matrix(value, "Sigma0", (d, d)))
+    scale = max(1e-300, float(np.abs(arr).max()))
+    if not np.allclose(arr, arr.T, rtol=0, atol=1e-9 * scale):
+        raise ScenarioError("Sigma0: a covariance matrix must be symmetric")
+    arr = (arr + arr.T) / 2
+    eig = np.linalg.eigvalsh(arr)
+    if eig[-1] <= 0 or eig[0] < -1e-10 * eig[-1]:
+        raise ScenarioError(
+            f"Sigma0: must be positive semi-definite with positive trace "
+            f"(eigenvalues from {eig[0]:.3g} to {eig[-1]:.3g})"
+        )
+    return tuple(tuple(float(v) for v in row) for row in arr)
+
+
 @dataclass(frozen=True)
 class GaussHead:
     """One head of a multi-head layer: Q, K (k×d), V (k_v×d), output map W (d×k_v)."""
@@ -158,8 +196,17 @@ class GaussianScenario(JsonRecord):
     def __post_init__(self) -> None:
         s = object.__setattr__
         s(self, "d", _number(self.d, "d", 1, MAX_D, integer=True))
-        d = self.d
         s(self, "variant", _choice(self.variant, "variant", VARIANTS))
+        self._validate_weights()
+        self._validate_heads()
+        if self.m0 is not None:
+            s(self, "m0", _vector(self.m0, "m0", self.d))
+        if self.Sigma0 is not None:
+            s(self, "Sigma0", _covariance(self.Sigma0, self.d))
+        self._validate_solver()
+
+    def _validate_weights(self) -> None:
+        s, d = object.__setattr__, self.d
         s(self, "qk", _choice(self.qk, "qk", QK_KINDS))
         s(self, "value", _choice(self.value, "value", VALUE_KINDS))
         s(self, "seed", _number(self.seed, "seed", 0, 2**32 - 1, integer=True))
@@ -181,6 +228,9 @@ class GaussianScenario(JsonRecord):
             s(self, "K", K)
         if self.V is not None:
             s(self, "V", _matrix(self.V, "V", (d, d)))
+
+    def _validate_heads(self) -> None:
+        s, d = object.__setattr__, self.d
         if self.heads is not None:
             heads = self.heads
             if isinstance(heads, Mapping) or not hasattr(heads, "__len__") or len(heads) == 0:
@@ -201,22 +251,9 @@ class GaussianScenario(JsonRecord):
                 raise ScenarioError(
                     f"n_heads: {H} heads need the rows of Q, K (r = {r}) and d = {d} divisible by {H}"
                 )
-        if self.m0 is not None:
-            s(self, "m0", _vector(self.m0, "m0", d))
-        if self.Sigma0 is not None:
-            S = _matrix(self.Sigma0, "Sigma0", (d, d))
-            arr = np.array(S)
-            scale = max(1e-300, float(np.abs(arr).max()))
-            if not np.allclose(arr, arr.T, rtol=0, atol=1e-9 * scale):
-                raise ScenarioError("Sigma0: a covariance matrix must be symmetric")
-            arr = (arr + arr.T) / 2
-            eig = np.linalg.eigvalsh(arr)
-            if eig[-1] <= 0 or eig[0] < -1e-10 * eig[-1]:
-                raise ScenarioError(
-                    f"Sigma0: must be positive semi-definite with positive trace "
-                    f"(eigenvalues from {eig[0]:.3g} to {eig[-1]:.3g})"
-                )
-            s(self, "Sigma0", tuple(tuple(float(v) for v in row) for row in arr))
+
+    def _validate_solver(self) -> None:
+        s = object.__setattr__
         s(self, "T", _number(self.T, "T", 0.0, 1e4))
         s(self, "frames", _number(self.frames, "frames", 2, 20_001, integer=True))
         s(self, "method", _choice(self.method, "method", METHODS))
@@ -412,7 +449,7 @@ def moment_rates(gs: GaussianScenario, m: np.ndarray, Sigma: np.ndarray) -> tupl
 
 # ------------------------------------------------------------------------------------ ODE solve
 @dataclass(frozen=True)
-class GaussianResult:
+class GaussianResult(Outcome):
     """What ``solve_gaussian`` returns; arrays are read-only.
 
     ``status``: SUCCESS (reached T), STOPPED (tr Σ reached ``blowup``: ``event_time``; for softmax
@@ -430,31 +467,82 @@ class GaussianResult:
     evaluations: int = 0
     wall_time: float = 0.0
     extra: dict = field(default_factory=dict)
-
-    @property
-    def success(self) -> bool:
-        return self.status in (SUCCESS, STOPPED)
+    max_deviation: float | None = None  # covariance form: off the symmetric PSD cone (None: factor form)
 
     @property
     def blew_up(self) -> bool:
         return self.event_time is not None
 
 
-class _Abort(Exception):
-    pass
-
-
 def _pack(m: np.ndarray, X: np.ndarray) -> np.ndarray:
     return np.concatenate([m, X.ravel()])
 
 
-def solve_gaussian(gs: GaussianScenario, progress: Progress | None = None) -> GaussianResult:
+#: flop-equivalents of one moment-ODE evaluation: a few d×d products and an eigendecomposition,
+#: and the Python overhead of a dozen NumPy calls (≈ 20 µs)
+def _evaluation_work(d: int) -> float:
+    return 60.0 * d**3 + 2e5
+
+
+class PsdCone:
+    """The invariant of the covariance form: Σ symmetric positive semi-definite.
+
+    ``deviation(y)`` = max(|Σ − Σᵀ|) + max(0, −λ_min((Σ + Σᵀ)/2)) for the state y = (m, Σ): how far
+    the integrator's Σ left the cone (the flow Σ(t) = Φ Σ₀ Φᵀ never does).
+    """
+
+    def __init__(self, d: int) -> None:
+        self.d = d
+
+    def deviation(self, y: np.ndarray) -> float:
+        S = np.asarray(y)[self.d :].reshape(self.d, self.d)
+        asym = float(np.abs(S - S.T).max())
+        low = float(np.linalg.eigvalsh((S + S.T) / 2)[0])
+        return asym + max(0.0, -low)
+
+    def retract(self, y: np.ndarray) -> None:  # pragma: no cover - adaptive runs never retract
+        raise NotImplementedError
+
+    def drift(self) -> float:  # pragma: no cover
+        raise NotImplementedError
+
+
+class _BlowUp:
+    """Stop event: value = blowup − tr Σ crosses zero when tr Σ reaches ``blowup``."""
+
+    def __init__(self, d: int, factor: bool, blowup: float) -> None:
+        self.d, self.factor, self.blowup = d, factor, blowup
+
+    def trace(self, y: np.ndarray) -> float:
+        X = np.asarray(y)[self.d :]
+        return float(np.sum(X * X)) if self.factor else float(np.trace(X.reshape(self.d, self.d)))
+
+    def value(self, t: float, y: np.ndarray) -> float:
+        return self.blowup - self.trace(y)
+
+    def __repr__(self) -> str:
+        return f"tr Σ ≥ {self.blowup:g}"
+
+
+def solve_gaussian(
+    gs: GaussianScenario, progress: Progress | None = None, *, limits: GaussianLimits | None = None
+) -> GaussianResult:
     """Integrate the closed moment ODEs of ``gs`` from 0 to T (see the module docstring).
 
     Saved times: ``frames`` evenly spaced in [0, T], cut at the blow-up event (whose state is the
-    last frame). ``progress(fraction)`` is called about 20 times; returning False cancels.
+    last frame). ``progress(fraction)`` is called at every percent of T; returning False cancels.
+    The evaluations are capped by ``limits.max_work`` (status FAILED "work budget exhausted").
     Numerical trouble is reported in ``status``/``message``, never raised; no numpy warnings.
     """
+    lim = limits or GaussianLimits()
+    d = gs.d
+    _limits.check_sizes((("frames", gs.frames, lim.max_frames),), "the mean field's")
+    _limits.check_memory(8.0 * gs.frames * (d + d * d) * 3, lim.max_memory, "save fewer frames")
+    with blas_threads(0):
+        return _solve_gaussian(gs, progress, lim)
+
+
+def _solve_gaussian(gs: GaussianScenario, progress: Progress | None, lim: GaussianLimits) -> GaussianResult:
     start = time.perf_counter()
     d = gs.d
     W = gs.weights()
@@ -462,97 +550,58 @@ def solve_gaussian(gs: GaussianScenario, progress: Progress | None = None) -> Ga
     S0 = gs.sigma0()
     factor = gs.form == "factor"
     X0 = psd_factor(S0) if factor else S0.copy()
-    evals = [0]
-
-    def split(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return y[:d], y[d:].reshape(d, d)
 
     def rhs(t: float, y: np.ndarray) -> np.ndarray:
-        evals[0] += 1
-        m, X = split(y)
-        if factor:
-            G, c = affine_field(gs, m, X, W)
-            return _pack(G @ m + c, G @ X)
-        Sigma = (X + X.T) / 2
-        G, c = affine_field(gs, m, psd_factor(Sigma), W)
+        m, X = y[:d], y[d:].reshape(d, d)
+        try:
+            if factor:
+                G, c = affine_field(gs, m, X, W)
+                return _pack(G @ m + c, G @ X)
+            Sigma = (X + X.T) / 2
+            G, c = affine_field(gs, m, psd_factor(Sigma), W)
+        except (np.linalg.LinAlgError, ValueError) as exc:
+            raise Abort(FAILED, f"the moment ODE failed near t = {t:.4g} ({exc})") from None
         M = G @ Sigma
         return _pack(G @ m + c, M + M.T)
 
-    def trace(y: np.ndarray) -> float:
-        _, X = split(y)
-        return float(np.sum(X * X)) if factor else float(np.trace(X))
-
-    def event(t: float, y: np.ndarray) -> float:
-        return trace(y) - gs.blowup
-
-    event.terminal = True  # type: ignore[attr-defined]
-    event.direction = 1  # type: ignore[attr-defined]
-
+    event = _BlowUp(d, factor, gs.blowup)
     t_frames = np.linspace(0.0, gs.T, gs.frames)
-    ts: list[float] = [0.0]
-    ys: list[np.ndarray] = [_pack(m0, X0)]
-    status, message = SUCCESS, f"reached T = {gs.T:g}"
+    fld = FunctionField(rhs)
+    sol = integrate(
+        fld,
+        _pack(m0, X0),
+        t_frames,
+        Adaptive(gs.method, gs.rtol, gs.atol),
+        manifold=None if factor else PsdCone(d),
+        event=event,
+        progress=progress,
+        max_evaluations=_limits.evaluation_cap(lim.max_work, _evaluation_work(d)),
+    )
+    status, message = sol.status, sol.message
+    t = np.array(sol.t, dtype=float)
+    Y = np.asarray(sol.y)
     event_time = blowup_time = None
-    n_chunks = min(20, gs.frames - 1)
-    bounds = np.unique(np.linspace(0, gs.frames - 1, n_chunks + 1).round().astype(int))
-    with np.errstate(all="ignore"):
-        if gs.T == 0:
-            ts = list(t_frames)
-            ys = ys * len(ts)
-            message = "T = 0: nothing to integrate"
-        for a, b in itertools.pairwise(bounds):
-            if gs.T == 0:
-                break
-            y0 = ys[-1]
-            try:
-                sol = solve_ivp(
-                    rhs,
-                    (t_frames[a], t_frames[b]),
-                    y0,
-                    method=gs.method,
-                    t_eval=t_frames[a + 1 : b + 1],
-                    rtol=gs.rtol,
-                    atol=gs.atol,
-                    events=event,
-                )
-            except (np.linalg.LinAlgError, ValueError, _Abort) as exc:
-                status, message = FAILED, f"the moment ODE failed near t = {t_frames[a]:.4g} ({exc})"
-                break
-            if sol.status == -1 or not np.all(np.isfinite(sol.y)):
-                size = float(np.abs(ys[-1][:d]).max())
-                hint = (
-                    f" (|m| reached {size:.3g}: V's growth e^(tV) outruns the solver)" if size > 1e50 else ""
-                )
-                status, message = FAILED, f"solve_ivp failed after t = {ts[-1]:.4g}: {sol.message}{hint}"
-                break
-            if len(sol.t):
-                ts.extend(float(v) for v in sol.t)
-                ys.extend(np.asarray(sol.y).reshape(len(y0), -1).T)
-            if sol.status == 1:
-                te = float(sol.t_events[0][0])
-                ye = np.asarray(sol.y_events[0][0])
-                ts.append(te)
-                ys.append(ye)
-                event_time = te
-                status = STOPPED
-                tr = trace(ye)
-                dtr = _trace_rate(rhs(te, ye), d, factor, ye)
-                if gs.variant in ("softmax", "multihead") and dtr > 0:
-                    blowup_time = te + tr / dtr
-                    message = (
-                        f"blow-up at t* ≈ {blowup_time:.4f} (tr Σ reached {gs.blowup:.3g} at t = {te:.4f})"
-                    )
-                else:
-                    message = (
-                        f"diverged: tr Σ reached {gs.blowup:.3g} at t = {te:.4f} "
-                        f"({gs.variant} attention: growth need not be a finite-time blow-up)"
-                    )
-                break
-            if progress is not None and progress(min(1.0, float(t_frames[b] / gs.T))) is False:
-                status, message = CANCELLED, f"cancelled at t = {t_frames[b]:.4g}"
-                break
-    t = np.array(ts, dtype=float)
-    Y = np.array(ys)
+    if status == STOPPED:
+        te, ye = float(t[-1]), Y[-1]
+        event_time = te
+        with np.errstate(all="ignore"):
+            dtr = _trace_rate(rhs(te, ye), d, factor, ye)
+        if gs.variant in ("softmax", "multihead") and dtr > 0:
+            blowup_time = te + event.trace(ye) / dtr
+            message = f"blow-up at t* ≈ {blowup_time:.4f} (tr Σ reached {gs.blowup:.3g} at t = {te:.4f})"
+        else:
+            message = (
+                f"diverged: tr Σ reached {gs.blowup:.3g} at t = {te:.4f} "
+                f"({gs.variant} attention: growth need not be a finite-time blow-up)"
+            )
+    elif status == FAILED and len(Y):
+        size = float(np.abs(Y[-1][:d]).max())
+        if size > 1e50:
+            message += f" (|m| reached {size:.3g}: V's growth e^(tV) outruns the solver)"
+    elif status == CANCELLED:
+        message = f"cancelled at t = {t[-1]:.4g}"
+    elif status == SUCCESS and gs.T > 0:
+        message = f"reached T = {gs.T:g}"
     m = Y[:, :d].copy()
     X = Y[:, d:].reshape(-1, d, d)
     Sigma = X @ np.swapaxes(X, 1, 2) if factor else X
@@ -568,8 +617,9 @@ def solve_gaussian(gs: GaussianScenario, progress: Progress | None = None) -> Ga
         scenario=gs,
         blowup_time=blowup_time,
         event_time=event_time,
-        evaluations=evals[0],
+        evaluations=fld.evaluations,
         wall_time=time.perf_counter() - start,
+        max_deviation=sol.max_deviation,
     )
 
 
@@ -666,59 +716,16 @@ def limit_identity_V(A: np.ndarray, Sigma0: np.ndarray, tol: float = 1e-10) -> n
 
 
 # ------------------------------------------------------------------------------------ particles
-@dataclass(frozen=True)
-class SinkhornInfo:
-    iterations: int
-    error: float  # max |row sum − 1| (columns are exact after the last update)
-    converged: bool
-
-
-def _lse(S: np.ndarray, axis: int) -> np.ndarray:
-    mx = S.max(axis=axis, keepdims=True)
-    mx = np.where(np.isfinite(mx), mx, 0.0)
-    out = np.log(np.exp(S - mx).sum(axis=axis, keepdims=True)) + mx
-    return np.squeeze(out, axis=axis)
-
-
-def sinkhorn(
-    S: np.ndarray, tol: float = 1e-9, max_iter: int = 1000, g: np.ndarray | None = None
-) -> tuple[np.ndarray, SinkhornInfo, np.ndarray]:
-    """Doubly stochastic P_ij = exp(S_ij + f_i + g_j) (rows and columns sum to 1), log-domain.
-
-    Stops when max_i |Σ_j P_ij − 1| ≤ tol (column sums are exact to rounding after each g-update)
-    or after ``max_iter`` iterations. Returns (P, info, g) — pass g back to warm-start.
-    """
-    n = S.shape[0]
-    g = np.zeros(S.shape[1]) if g is None else np.asarray(g, float).copy()
-    f = np.zeros(n)
-    err = math.inf
-    it = 0
-    converged = False
-    while True:
-        lr = _lse(S + g[None, :], axis=1)
-        if it > 0:
-            err = float(np.max(np.abs(np.expm1(f + lr))))
-            if err <= tol:
-                converged = True
-                break
-            if it >= max_iter:
-                break
-        f = -lr
-        g = -_lse(S + f[:, None], axis=0)
-        it += 1
-    P = np.exp(S + f[:, None] + g[None, :])
-    return P, SinkhornInfo(iterations=it, error=err, converged=converged), g
-
-
 class ParticleField:
     """Γ at particle level for ``gs`` (same kernels and scales as the ODE); Sinkhorn warm-started."""
 
     CHUNK = 4_000_000  # score entries per block (memory bound)
 
-    def __init__(self, gs: GaussianScenario) -> None:
+    def __init__(self, gs: GaussianScenario, max_sinkhorn_work: float | None = None) -> None:
         self.gs = gs
         self.W = gs.weights()
         self.g: np.ndarray | None = None
+        self.max_sinkhorn_work = max_sinkhorn_work  # flops of Sinkhorn iterations allowed in all
         self.sinkhorn_iterations = 0
         self.sinkhorn_max_iterations = 0
         self.sinkhorn_error = 0.0
@@ -754,6 +761,11 @@ class ParticleField:
         S = (X @ q.T) @ (X @ k.T).T
         P, info, self.g = sinkhorn(S, gs.sinkhorn_tol, gs.sinkhorn_max_iter, self.g)
         self.sinkhorn_iterations += info.iterations
+        if (
+            self.max_sinkhorn_work is not None
+            and self.sinkhorn_iterations * SINKHORN_ITERATION_FLOPS * S.size > (self.max_sinkhorn_work)
+        ):
+            raise Abort(FAILED, f"work budget exhausted after {self.sinkhorn_iterations} Sinkhorn iterations")
         self.sinkhorn_max_iterations = max(self.sinkhorn_max_iterations, info.iterations)
         self.sinkhorn_error = max(self.sinkhorn_error, info.error)
         self.sinkhorn_converged &= info.converged
@@ -773,11 +785,31 @@ class ParticleField:
         }
 
 
-def _check_n(gs: GaussianScenario, n: int) -> int:
-    n = _number(n, "n", 2, MAX_PARTICLES, integer=True)
-    if gs.variant == "sinkhorn" and n > MAX_SINKHORN_PARTICLES:
-        raise BudgetError(f"n: Sinkhorn particles keep the full n×n plan; at most {MAX_SINKHORN_PARTICLES}")
+def _check_n(gs: GaussianScenario, n: int, lim: GaussianLimits | None = None) -> int:
+    lim = lim or GaussianLimits()
+    n = _number(n, "n", 2, 1_000_000, integer=True)
+    _limits.check_sizes((("n", n, lim.max_particles),), "the particle system's")
+    if gs.variant == "sinkhorn" and n > lim.max_sinkhorn_particles:
+        raise BudgetError(
+            f"n: Sinkhorn particles keep the full n×n plan; at most {lim.max_sinkhorn_particles}"
+        )
     return n
+
+
+#: Flops per entry of one Sinkhorn iteration (two logsumexp passes over the n×n plan).
+SINKHORN_ITERATION_FLOPS = 10.0
+#: Sinkhorn iterations per particle evaluation assumed when pricing a run in advance: warm-started
+#: from the previous evaluation's potentials it takes a few; the actual total is capped while running.
+SINKHORN_TYPICAL_ITERATIONS = 20
+
+
+def _particle_evaluation_work(gs: GaussianScenario, n: int) -> float:
+    """Flops of one particle-field evaluation (Sinkhorn: at its typical warm-started iterations)."""
+    r, d, h = gs.rank, gs.d, gs.n_heads
+    work = h * (2.0 * n * n * (r + d) + 10.0 * n * n)
+    if gs.variant == "sinkhorn":
+        work += SINKHORN_ITERATION_FLOPS * n * n * min(gs.sinkhorn_max_iter, SINKHORN_TYPICAL_ITERATIONS)
+    return work
 
 
 def sample_particles(gs: GaussianScenario, n: int, seed: int = 0) -> np.ndarray:
@@ -817,6 +849,29 @@ class ParticleMoments:
     message: str
     info: dict = field(default_factory=dict)
     X: np.ndarray | None = None  # (K, keep, d): the first ``keep`` particles at the saved times
+    steps: int = 0  # RK4 steps taken
+
+
+def _particle_times(times: Sequence[float] | np.ndarray) -> np.ndarray:
+    times = np.asarray(times, float)
+    if (
+        times.ndim != 1
+        or times.size == 0
+        or not np.all(np.isfinite(times))
+        or times[0] < 0
+        or np.any(np.diff(times) < 0)
+    ):
+        raise ScenarioError("times: expected increasing finite times ≥ 0")
+    return times
+
+
+def particle_cost(gs: GaussianScenario, n: int, times: np.ndarray) -> tuple[int, float, float]:
+    """(RK4 steps, flops, bytes) of ``particle_moments`` (equal steps ≤ dt landing on every time;
+    Sinkhorn at its typical iterations — the actual iterations are capped while running)."""
+    grid = np.r_[0.0, times]
+    steps = sum(steps_per_interval(float(b - a), gs.dt) for a, b in itertools.pairwise(grid))
+    memory = 8.0 * (len(grid) * n * gs.d + 6 * n * gs.d + 3 * n * min(n, ParticleField.CHUNK // max(n, 1)))
+    return steps, 4.0 * steps * _particle_evaluation_work(gs, n), memory
 
 
 def particle_moments(
@@ -826,59 +881,43 @@ def particle_moments(
     times: Sequence[float] | None = None,
     progress: Progress | None = None,
     keep: int = 0,
+    *,
+    limits: GaussianLimits | None = None,
 ) -> ParticleMoments:
     """Move n samples of N(m₀, Σ₀) by the particle system (RK4, equal steps ≤ ``gs.dt`` landing on
     every requested time; default times: the scenario's frames) and return their sample moments
-    (and the positions of the first ``keep`` particles, for drawing)."""
-    n = _check_n(gs, n)
-    times = np.linspace(0, gs.T, gs.frames) if times is None else np.asarray(times, float)
-    if (
-        times.ndim != 1
-        or times.size == 0
-        or not np.all(np.isfinite(times))
-        or times[0] < 0
-        or np.any(np.diff(times) < 0)
-    ):
-        raise ScenarioError("times: expected increasing finite times ≥ 0")
-    total = int(
-        sum(
-            math.ceil(max(b - a, 0) / gs.dt - 1e-9)
-            for a, b in zip(np.r_[0.0, times[:-1]], times, strict=True)
+    (and the positions of the first ``keep`` particles, for drawing). Priced against ``limits``
+    before any work."""
+    lim = limits or GaussianLimits()
+    n = _check_n(gs, n, lim)
+    times = _particle_times(np.linspace(0, gs.T, gs.frames) if times is None else times)
+    total, work, memory = particle_cost(gs, n, times)
+    if total > lim.max_particle_steps:
+        raise BudgetError(f"dt: {total} particle steps exceed the limit {lim.max_particle_steps}")
+    _limits.check_work(work, 0.0, lim.max_work, "use fewer particles or a larger dt")
+    _limits.check_memory(memory, lim.max_memory, "use fewer particles or fewer times")
+    with blas_threads(_particle_evaluation_work(gs, n)):
+        return _particle_moments(gs, n, seed, times, progress, keep, lim.max_work)
+
+
+def _particle_moments(gs, n, seed, times, progress, keep, max_work: float) -> ParticleMoments:
+    X0 = sample_particles(gs, n, seed)
+    fld = ParticleField(gs, max_sinkhorn_work=max_work)
+    first = times[0] == 0  # the saved times, with t = 0 prepended when it is not one of them
+    t_save = times if first else np.r_[0.0, times]
+    sol = integrate(FunctionField(lambda t, X: fld(X)), X0, t_save, RK4(gs.dt), progress=progress)
+    states = sol.y if first else sol.y[1:]
+    done = sol.t if first else sol.t[1:]
+    status, message = sol.status, f"reached t = {times[-1]:g} with n = {n}"
+    if status == FAILED:
+        message = (
+            sol.message
+            if "budget" in sol.message
+            else f"particles became non-finite before t = {sol.t[-1]:.4g}"
         )
-    )
-    if total > MAX_PARTICLE_STEPS:
-        raise BudgetError(f"dt: {total} particle steps exceed the limit {MAX_PARTICLE_STEPS}")
-    X = sample_particles(gs, n, seed)
-    fld = ParticleField(gs)
-    ms, Ss, kept = [], [], []
-    keep = max(0, min(int(keep), n))
-    t_prev = 0.0
-    status, message = SUCCESS, f"reached t = {times[-1]:g} with n = {n}"
-    done: list[float] = []
-    with np.errstate(all="ignore"):
-        for k, tk in enumerate(times):
-            span = tk - t_prev
-            per = math.ceil(span / gs.dt - 1e-9) if span > 0 else 0
-            h = span / per if per else 0.0
-            for _ in range(per):
-                k1 = fld(X)
-                k2 = fld(X + h / 2 * k1)
-                k3 = fld(X + h / 2 * k2)
-                k4 = fld(X + h * k3)
-                X = X + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
-            t_prev = tk
-            if not np.all(np.isfinite(X)):
-                status, message = FAILED, f"particles became non-finite before t = {tk:.4g}"
-                break
-            m, S = empirical_moments(X)
-            ms.append(m)
-            Ss.append(S)
-            if keep:
-                kept.append(X[:keep].copy())
-            done.append(float(tk))
-            if progress is not None and progress((k + 1) / len(times)) is False:
-                status, message = CANCELLED, f"cancelled at t = {tk:.4g}"
-                break
+    elif status == CANCELLED:
+        message = f"cancelled at t = {sol.t[-1]:.4g}"
+    moments = [empirical_moments(X) for X in states]
     info = fld.info()
     if gs.variant == "sinkhorn" and not info["sinkhorn_converged"]:
         message += (
@@ -886,16 +925,18 @@ def particle_moments(
             f"(marginal error {info['sinkhorn_error']:.2g} > tol {gs.sinkhorn_tol:g})"
         )
     d = gs.d
+    keep = max(0, min(int(keep), n))
     return ParticleMoments(
-        t=np.array(done),
-        m=np.array(ms).reshape(-1, d),
-        Sigma=np.array(Ss).reshape(-1, d, d),
+        t=np.array(done, dtype=float),
+        m=np.array([m for m, _ in moments]).reshape(-1, d),
+        Sigma=np.array([S for _, S in moments]).reshape(-1, d, d),
         n=n,
         seed=int(seed),
         status=status,
         message=message,
         info=info,
-        X=np.array(kept) if keep else None,
+        X=np.array(states[:, :keep]) if keep else None,
+        steps=sol.steps,
     )
 
 
@@ -918,21 +959,34 @@ def moment_gap(
     ns: Sequence[int] = (250, 1000, 4000),
     seeds: Sequence[int] = (0, 1, 2),
     time_: float | None = None,
+    *,
+    limits: GaussianLimits | None = None,
 ) -> GapResult:
-    """The particle–ODE gap at ``time_`` (default T; halved event time if the ODE diverges first)."""
-    ns = np.array([_check_n(gs, n) for n in ns], dtype=int)
+    """The particle–ODE gap at ``time_`` (default T; halved event time if the ODE diverges first).
+
+    Every particle run is priced against ``limits`` before the first one starts."""
+    lim = limits or GaussianLimits()
+    ns = np.array([_check_n(gs, n, lim) for n in ns], dtype=int)
     if len(ns) < 2 or len(set(ns.tolist())) < 2:
         raise ScenarioError("ns: give at least two different particle counts")
     seeds = tuple(int(s) for s in seeds)
     if not seeds:
         raise ScenarioError("seeds: give at least one seed")
     t_end = gs.T if time_ is None else float(time_)
-    ode = solve_gaussian(gs.replace(T=t_end, frames=2))
+    costs = [particle_cost(gs, int(n), np.array([t_end])) for n in ns]
+    if max(c[0] for c in costs) > lim.max_particle_steps:
+        raise BudgetError(
+            f"dt: {max(c[0] for c in costs)} particle steps exceed the limit {lim.max_particle_steps}"
+        )
+    _limits.check_work(
+        sum(c[1] for c in costs) * len(seeds), 0.0, lim.max_work, "use fewer n values or seeds"
+    )
+    ode = solve_gaussian(gs.replace(T=t_end, frames=2), limits=lim)
     note = ""
     if ode.event_time is not None:
         t_end = 0.5 * ode.event_time
         note = f" (the ODE diverges at t = {ode.event_time:.3g}: compared at t = {t_end:.3g})"
-        ode = solve_gaussian(gs.replace(T=t_end, frames=2))
+        ode = solve_gaussian(gs.replace(T=t_end, frames=2), limits=lim)
     if not ode.success:
         raise ScenarioError(f"the moment ODE failed: {ode.message}")
     m_ref, S_ref = ode.m[-1], ode.Sigma[-1]
@@ -940,7 +994,7 @@ def moment_gap(
     ce = np.zeros(len(ns))
     for i, n in enumerate(ns):
         for s in seeds:
-            pm = particle_moments(gs, int(n), s, [t_end])
+            pm = particle_moments(gs, int(n), s, [t_end], limits=lim)
             if pm.status != SUCCESS:
                 raise ScenarioError(f"particles failed: {pm.message}")
             me[i] += float(np.sum((pm.m[-1] - m_ref) ** 2))

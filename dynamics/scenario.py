@@ -9,7 +9,8 @@ Public JSON keys (a contract: keys are added, never renamed)::
     x0 | n, d, seed         explicit n×d tokens, or the size and seed of generated ones
     heads                   [{"Q": M, "K": M, "V": M}, ...]; M a d×d matrix or
                             {"const": M0, "sin": M1, "omega": w, "phase": p} = M0 + M1 sin(w t + p)
-    attention               "softmax" | "unnormalized" | "l2" | "sinkhorn" | "sigmoid" (dynamics.attention)
+    attention               a kind of the registry dynamics.attention.KINDS: "softmax" | "unnormalized" |
+                            "l2" | "sinkhorn" | "sigmoid"
     beta, mask              inverse temperature; "none" | "causal"
     space, P                "sphere" | "ellipsoid" with P the SPD matrix of {x : xᵀPx = 1}
     T, integrator, dt       horizon; "euler" | "rk4" | "adaptive"; step
@@ -40,16 +41,19 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from .attention import SINKHORN_CAUSAL_REASON
+from . import attention
 from .errors import ScenarioError
-
-Matrix = tuple[tuple[float, ...], ...]
-Vector = tuple[float, ...]
+from .validate import Matrix, Vector, load_json
+from .validate import boolean as _boolean
+from .validate import choice as _choice
+from .validate import matrix as _matrix
+from .validate import number as _number
+from .validate import vector as _vector
 
 INIT_KINDS = ("uniform", "hemisphere", "cap", "antipodal", "great_circle")
 VALUE_KINDS = ("identity", "spectrum", "gaussian")
 QK_KINDS = ("identity", "spd", "gaussian")
-ATTENTION_KINDS = ("softmax", "unnormalized", "l2", "sinkhorn", "sigmoid")
+ATTENTION_KINDS = attention.kinds_for("sphere")
 MASKS = ("none", "causal")
 SPACES = ("sphere", "ellipsoid")
 INTEGRATORS = ("euler", "rk4", "adaptive")
@@ -59,84 +63,8 @@ BASES = ("identity", "random")
 
 # Hard bounds on single values: a scenario outside them is nonsense, not merely expensive.
 # (Expense is judged by dynamics.limits.Limits, which callers may tighten.)
-_MAX_ABS = 1e6
 _MAX_BETA = 1e4
 _MAX_T = 1e5
-
-
-def _matrix(value: Any, name: str, shape: tuple[int, int] | None = None) -> Matrix:
-    """Validate a matrix given as nested sequences and return it as a tuple of tuples."""
-    try:
-        arr = np.asarray(value, dtype=float)
-    except (TypeError, ValueError, OverflowError, RecursionError) as exc:
-        raise ScenarioError(f"{name}: expected a matrix of numbers ({exc})") from None
-    if arr.ndim != 2 or arr.size == 0:
-        raise ScenarioError(f"{name}: expected a non-empty 2-D matrix, got shape {arr.shape}")
-    if shape is not None and arr.shape != shape:
-        raise ScenarioError(f"{name}: expected shape {shape}, got {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ScenarioError(f"{name}: entries must be finite numbers")
-    if np.abs(arr).max() > _MAX_ABS:
-        raise ScenarioError(f"{name}: entries must be at most {_MAX_ABS:g} in absolute value")
-    return tuple(tuple(float(v) for v in row) for row in arr)
-
-
-def _vector(value: Any, name: str, length: int | None = None) -> Vector:
-    try:
-        arr = np.asarray(value, dtype=float)
-    except (TypeError, ValueError, OverflowError, RecursionError) as exc:
-        raise ScenarioError(f"{name}: expected a list of numbers ({exc})") from None
-    if arr.ndim != 1 or arr.size == 0:
-        raise ScenarioError(f"{name}: expected a non-empty list of numbers")
-    if length is not None and arr.size != length:
-        raise ScenarioError(f"{name}: expected {length} numbers (one per dimension), got {arr.size}")
-    if not np.all(np.isfinite(arr)):
-        raise ScenarioError(f"{name}: entries must be finite numbers")
-    if np.abs(arr).max() > _MAX_ABS:
-        raise ScenarioError(f"{name}: entries must be at most {_MAX_ABS:g} in absolute value")
-    return tuple(float(v) for v in arr)
-
-
-def _number(value: Any, name: str, lo: float, hi: float, *, integer: bool = False) -> Any:
-    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        if isinstance(value, str):
-            try:
-                value = float(value)
-            except ValueError:
-                raise ScenarioError(f"{name}: expected a number, got {value!r}") from None
-        else:
-            raise ScenarioError(f"{name}: expected a number, got {type(value).__name__}")
-    try:
-        as_float = float(value)
-    except OverflowError:  # a Python int beyond the float range
-        raise ScenarioError(f"{name}: must be between {lo:g} and {hi:g}; got a huge number") from None
-    if not math.isfinite(as_float):
-        raise ScenarioError(f"{name}: must be a finite number")
-    if integer:
-        if float(value) != int(value):
-            raise ScenarioError(f"{name}: expected a whole number, got {value}")
-        value = int(value)
-    else:
-        value = float(value)
-    if not lo <= value <= hi:
-        raise ScenarioError(f"{name}: must be between {lo:g} and {hi:g}, got {value:g}")
-    return value
-
-
-def _choice(value: Any, name: str, options: tuple[str, ...]) -> str:
-    if not isinstance(value, str) or value not in options:
-        raise ScenarioError(f"{name}: must be one of {', '.join(options)}; got {value!r}")
-    return value
-
-
-def _boolean(value: Any, name: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("true", "1", "yes", "false", "0", "no"):
-        return value.lower() in ("true", "1", "yes")
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    raise ScenarioError(f"{name}: expected true or false, got {value!r}")
 
 
 def _spectral_bound(m: np.ndarray) -> float:
@@ -144,6 +72,22 @@ def _spectral_bound(m: np.ndarray) -> float:
     if m.shape[0] <= 128:
         return float(np.linalg.norm(m, 2))
     return float(np.sqrt(np.abs(m).sum(axis=0).max() * np.abs(m).sum(axis=1).max()))
+
+
+def _ellipsoid(value: Any, d: int) -> Matrix:
+    """The SPD matrix P of {x : xᵀPx = 1}: symmetric, positive definite, condition number ≤ 1e8."""
+    P = _matrix(value, "P", (d, d))
+    arr = np.array(P)
+    if not np.allclose(arr, arr.T, rtol=0, atol=1e-12 * max(1.0, np.abs(arr).max())):
+        raise ScenarioError("P: the ellipsoid matrix must be symmetric")
+    eig = np.linalg.eigvalsh(arr)
+    if eig[0] <= 0:
+        raise ScenarioError(
+            f"P: the ellipsoid matrix must be positive definite (smallest eigenvalue {eig[0]:.3g})"
+        )
+    if eig[-1] / eig[0] > 1e8:
+        raise ScenarioError(f"P: too ill-conditioned (condition number {eig[-1] / eig[0]:.3g} > 1e8)")
+    return P
 
 
 @dataclass(frozen=True)
@@ -260,7 +204,7 @@ class JsonRecord:
 
 
 @dataclass(frozen=True)
-class Scenario(JsonRecord):
+class Scenario(attention.KindParameters, JsonRecord):
     """Everything that determines a simulation. Construct with keywords or ``from_dict``.
 
     Invalid values raise :class:`~dynamics.errors.ScenarioError` with a one-line reason.
@@ -287,7 +231,7 @@ class Scenario(JsonRecord):
     qk_amp: float = 0.0
     qk_omega: float = 1.0
     # model
-    attention: Literal["softmax", "unnormalized", "l2", "sinkhorn", "sigmoid"] = "softmax"
+    attention: str = "softmax"  # a kind of dynamics.attention.KINDS
     beta: float = 1.0
     mask: Literal["none", "causal"] = "none"
     space: Literal["sphere", "ellipsoid"] = "sphere"
@@ -301,16 +245,20 @@ class Scenario(JsonRecord):
     atol: float = 1e-9
     frames: int = 101
     dtype: Literal["float64", "float32"] = "float64"
-    # attention variants (dynamics.attention)
-    sinkhorn_tol: float = 1e-9
-    sinkhorn_iters: int = 200
-    sigmoid_bias: float = 0.0
+    # the parameters of the attention kinds (sinkhorn_tol, sinkhorn_iters, sigmoid_bias, …) are the
+    # keyword-only fields of the base attention.KindParameters, declared in the registry
 
     MATRIX_KEYS: ClassVar[tuple[str, ...]] = ("x0", "P")
     VECTOR_KEYS: ClassVar[tuple[str, ...]] = ("pole", "v_eigs", "qk_eigs")
 
     # ------------------------------------------------------------------ validation
     def __post_init__(self) -> None:
+        self._validate_tokens()
+        self._validate_weights()
+        self._validate_model()
+        self._validate_solver()
+
+    def _validate_tokens(self) -> None:
         s = object.__setattr__
         s(self, "d", _number(self.d, "d", 1, 4096, integer=True))
         if self.x0 is not None:
@@ -336,6 +284,8 @@ class Scenario(JsonRecord):
         if self.init == "antipodal" and self.x0 is None and self.n % 2:
             raise ScenarioError("init: 'antipodal' needs an even number of tokens n")
 
+    def _validate_weights(self) -> None:
+        s, d = object.__setattr__, self.d
         if self.heads is not None:
             heads = self.heads
             if isinstance(heads, Mapping) or not hasattr(heads, "__len__") or len(heads) == 0:
@@ -361,28 +311,26 @@ class Scenario(JsonRecord):
         s(self, "qk_amp", _number(self.qk_amp, "qk_amp", 0.0, 100.0))
         s(self, "qk_omega", _number(self.qk_omega, "qk_omega", -1e3, 1e3))
 
+    def _validate_model(self) -> None:
+        s = object.__setattr__
         s(self, "attention", _choice(self.attention, "attention", ATTENTION_KINDS))
         s(self, "beta", _number(self.beta, "beta", 0.0, _MAX_BETA))
         s(self, "mask", _choice(self.mask, "mask", MASKS))
         s(self, "space", _choice(self.space, "space", SPACES))
         if self.P is not None:
-            P = _matrix(self.P, "P", (d, d))
-            arr = np.array(P)
-            if not np.allclose(arr, arr.T, rtol=0, atol=1e-12 * max(1.0, np.abs(arr).max())):
-                raise ScenarioError("P: the ellipsoid matrix must be symmetric")
-            eig = np.linalg.eigvalsh(arr)
-            if eig[0] <= 0:
-                raise ScenarioError(
-                    f"P: the ellipsoid matrix must be positive definite (smallest eigenvalue {eig[0]:.3g})"
-                )
-            if eig[-1] / eig[0] > 1e8:
-                raise ScenarioError(f"P: too ill-conditioned (condition number {eig[-1] / eig[0]:.3g} > 1e8)")
-            s(self, "P", P)
+            s(self, "P", _ellipsoid(self.P, self.d))
         if self.space == "ellipsoid" and self.P is None:
             raise ScenarioError("P: space='ellipsoid' needs the SPD matrix P of {x : xᵀPx = 1}")
         if self.space == "sphere" and self.P is not None:
             raise ScenarioError("P: only used with space='ellipsoid'")
+        for p in attention.all_params():  # every kind's parameters, with the registry's bounds
+            s(self, p.name, _number(getattr(self, p.name), p.name, p.lo, p.hi, integer=p.integer))
+        kind = attention.kind(self.attention)
+        if self.mask == "causal" and not kind.supports_causal:
+            raise ScenarioError(kind.causal_reason)
 
+    def _validate_solver(self) -> None:
+        s = object.__setattr__
         s(self, "T", _number(self.T, "T", 0.0, _MAX_T))
         if 0 < self.T < 1e-9:  # subnormal-scale horizons collapse the saved times onto each other
             raise ScenarioError(f"T: must be 0 or at least 1e-9, got {self.T:g}")
@@ -396,11 +344,6 @@ class Scenario(JsonRecord):
         if self.integrator == "adaptive" and self.dtype == "float32" and self.rtol < 1e-6:
             # A float32 field is only accurate to ~1e-7: tighter tolerances make solve_ivp crawl.
             raise ScenarioError("rtol: float32 resolves about 1e-7; use rtol ≥ 1e-6 or dtype float64")
-        s(self, "sinkhorn_tol", _number(self.sinkhorn_tol, "sinkhorn_tol", 1e-15, 0.1))
-        s(self, "sinkhorn_iters", _number(self.sinkhorn_iters, "sinkhorn_iters", 1, 10_000, integer=True))
-        s(self, "sigmoid_bias", _number(self.sigmoid_bias, "sigmoid_bias", -_MAX_ABS, _MAX_ABS))
-        if self.attention == "sinkhorn" and self.mask == "causal":
-            raise ScenarioError(SINKHORN_CAUSAL_REASON)
 
     # ------------------------------------------------------------------ derived
     @property
@@ -482,22 +425,12 @@ class Scenario(JsonRecord):
                     raise ScenarioError(f"{key}: expected comma-separated numbers") from None
             elif key in cls.MATRIX_KEYS or key == "heads":
                 try:
-                    data[key] = json.loads(raw)
-                except (ValueError, RecursionError):  # JSONDecodeError is a ValueError
-                    raise ScenarioError(f"{key}: expected a JSON matrix") from None
+                    data[key] = load_json(raw)
+                except ScenarioError as exc:
+                    raise ScenarioError(f"{key}: expected a JSON matrix ({exc})") from None
             else:
                 data[key] = raw
         return cls.from_dict(data)
-
-
-def load_json(text: str) -> Any:
-    """json.loads with every failure (syntax, over-long integers, absurd nesting) as ScenarioError."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ScenarioError(f"not valid JSON: {exc.msg} at line {exc.lineno}") from None
-    except (ValueError, RecursionError) as exc:
-        raise ScenarioError(f"not valid JSON: {str(exc)[:120]}") from None
 
 
 def _short(x: float) -> str:

@@ -3,19 +3,25 @@
     result = simulate(scenario, progress=None, stop=None)
     result.t  (K,)        saved times: 0, T/(frames-1), …, T (fewer if stopped early)
     result.x  (K, n, d)   tokens at those times; (K, B, n, d) for an ensemble
-    result.status         0 reached T · 1 stopped by ``stop`` · 2 cancelled · -1 failed
+    result.status         a Status: 0 reached T · 1 stopped by ``stop`` · 2 cancelled · −1 failed ·
+                          3 inaccurate (reached T, but off the manifold by more than rtol/atol promise)
     result.message        one sentence for a person
+    result.max_deviation  max_i |√(x_iᵀPx_i) − 1| over the integrator's own states, before retraction
+    result.attention(k)   the attention matrices α^h at saved time k (computed on demand)
 
-Integrators (``scenario.integrator``), all on the manifold {x : xᵀPx = 1}:
+Integrators (``scenario.integrator``), all on the manifold {x : xᵀPx = 1}, all through the one
+integration core (``dynamics._integrate``):
 
 * ``euler``: X ← R(X + h F(t, X)) with the retraction R(x) = x/√(xᵀPx) — exactly a stack of
   discrete attention layers with residual connection and normalisation, of step h;
 * ``rk4``: classical fourth-order Runge–Kutta on the ambient field (attention re-evaluated at
   every stage), retracted after each step;
-* ``adaptive``: ``scipy.integrate.solve_ivp`` (``method``, ``rtol``, ``atol``); saved states are
-  retracted.
+* ``adaptive``: a ``scipy.integrate`` solver (``method``, ``rtol``, ``atol``) on the neutral
+  ambient field (see ``dynamics.field``: it neither attracts nor repels states off the manifold);
+  saved states are retracted, the deviation is measured before.
 
-Fixed steps are equal and at most ``dt``, chosen so every saved time is hit exactly.
+Fixed steps are equal and at most ``dt`` (to a relative 1e-9), chosen so every saved time is hit
+exactly (``dynamics._integrate.steps_per_interval``).
 """
 
 from __future__ import annotations
@@ -24,25 +30,35 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
-from scipy.integrate import solve_ivp
 
 from . import limits as _limits
+
+# the run's status and progress types, re-exported (pages import them from here)
+from ._integrate import CANCELLED as CANCELLED
+from ._integrate import FAILED as FAILED
+from ._integrate import INACCURATE as INACCURATE
+from ._integrate import RK4, Adaptive, Euler, Outcome, integrate
+from ._integrate import STOPPED as STOPPED
+from ._integrate import SUCCESS as SUCCESS
+from ._integrate import Progress as Progress
+from ._integrate import Status as Status
 from .errors import ScenarioError
 from .field import AttentionField
 from .initial import initial_tokens
 from .matrices import build_heads
 from .scenario import Scenario
-
-SUCCESS, STOPPED, CANCELLED, FAILED = 0, 1, 2, -1
-
-Progress = Callable[[float], bool | None]
-"""Called with the fraction done in [0, 1]; returning False cancels the run."""
+from .threads import blas_threads
 
 
 class Consensus:
-    """Stop event: all tokens within ``tol`` of each other (max pairwise Euclidean distance)."""
+    """Stop event: all tokens within ``tol`` of each other (max pairwise Euclidean distance).
+
+    Continuous for the adaptive integrator: ``value(t, X) = distance(X) − tol`` crosses zero where
+    the run stops (located by root finding, not by bisecting a ±1 step).
+    """
 
     def __init__(self, tol: float = 1e-6) -> None:
         if not tol > 0:
@@ -56,6 +72,10 @@ class Consensus:
         g = X @ np.swapaxes(X, -1, -2)
         d2 = sq[..., :, None] + sq[..., None, :] - 2 * g
         return float(np.sqrt(max(float(d2.max()), 0.0)))
+
+    def value(self, t: float, X: np.ndarray) -> float:
+        """distance(X) − tol: positive before consensus, ≤ 0 from it on."""
+        return self.distance(X) - self.tol
 
     def __call__(self, t: float, X: np.ndarray) -> bool:
         return self.distance(X) < self.tol
@@ -91,12 +111,16 @@ class Ensemble:
 
 
 @dataclass(frozen=True)
-class Result:
-    """What ``simulate`` returns; arrays are read-only."""
+class Result(Outcome):
+    """What ``simulate`` returns; arrays are read-only.
+
+    ``max_deviation``: the largest |√(x_iᵀPx_i) − 1| of the states the integrator produced, before
+    any retraction (fixed steps: every step; adaptive: every accepted step and saved time).
+    """
 
     t: np.ndarray
     x: np.ndarray
-    status: int
+    status: Status
     message: str
     scenario: Scenario
     steps: int = 0
@@ -104,30 +128,50 @@ class Result:
     step_size: float = 0.0
     wall_time: float = 0.0
     extra: dict = field(default_factory=dict)
-
-    @property
-    def success(self) -> bool:
-        """True when the run reached T or stopped on its event."""
-        return self.status in (SUCCESS, STOPPED)
+    max_deviation: float | None = None
+    ensemble: Ensemble | None = None
+    work: float = 0.0  # flops of the field evaluations made (for a limits.RateMeter)
 
     @property
     def x_final(self) -> np.ndarray:
         return self.x[-1]
 
+    @cached_property
+    def _field(self) -> AttentionField:
+        return _field_and_x0(self.scenario, self.ensemble, tokens=False)[0]
 
-def _field_and_x0(scenario: Scenario, ensemble: Ensemble | None):
+    def attention(self, k: int | None = None, head: int | None = None) -> np.ndarray:
+        """The attention matrices α^h(t_k) of the saved states, computed on demand from the field.
+
+        Shape (heads, n, n) at one saved index ``k`` ((heads, B, n, n) for an ensemble), or with
+        a leading axis K over every saved time when ``k`` is None; ``head`` selects one head (its
+        axis dropped). Masked entries are 0; softmax rows sum to 1.
+        """
+        fld = self._field
+        idx = range(len(self.t)) if k is None else [range(len(self.t))[k]]
+        with np.errstate(all="ignore"):
+            mats = [fld.attention_matrices(float(self.t[i]), self.x[i]) for i in idx]
+        out = np.stack(mats) if k is None else mats[0]
+        if head is not None:
+            out = out[:, head] if k is None else out[head]
+        return out
+
+
+def _field_and_x0(scenario: Scenario, ensemble: Ensemble | None, *, tokens: bool = True):
+    """The field (neutral for the adaptive integrator, which never retracts) and the tokens."""
     heads = build_heads(scenario)
+    neutral = scenario.integrator == "adaptive"
     if ensemble is None:
-        x0 = initial_tokens(scenario)
-        fld = AttentionField.from_scenario(scenario, heads)
+        x0 = initial_tokens(scenario) if tokens else None
+        fld = AttentionField.from_scenario(scenario, heads, neutral=neutral)
         return fld, x0
     size = ensemble.size()
     seeds = ensemble.seeds or (scenario.seed,) * size
-    x0 = np.stack([initial_tokens(scenario.replace(seed=int(s))) for s in seeds])
+    x0 = np.stack([initial_tokens(scenario.replace(seed=int(s))) for s in seeds]) if tokens else None
     betas = None if ensemble.betas is None else np.asarray(ensemble.betas, dtype=float)
     if betas is not None and (np.any(~np.isfinite(betas)) or np.any(betas < 0)):
         raise ScenarioError("ensemble: betas must be finite and ≥ 0")
-    fld = AttentionField.from_scenario(scenario, heads, beta=betas)
+    fld = AttentionField.from_scenario(scenario, heads, beta=betas, neutral=neutral)
     return fld, x0
 
 
@@ -149,172 +193,72 @@ def simulate(
     lim = limits or _limits.Limits()
     systems = 1 if ensemble is None else ensemble.size()
     _limits.check(scenario, lim, systems)
+    per_evaluation = _limits.work_per_evaluation(scenario.n, scenario.d, scenario.n_heads, systems)
+    with blas_threads(per_evaluation) as threads:
+        return _simulate(scenario, progress, stop, ensemble, lim, per_evaluation, threads)
+
+
+def _solver(scenario: Scenario) -> Euler | RK4 | Adaptive:
+    if scenario.integrator == "adaptive":
+        return Adaptive(scenario.method, scenario.rtol, scenario.atol, first_step=scenario.dt)
+    return RK4(scenario.dt) if scenario.integrator == "rk4" else Euler(scenario.dt)
+
+
+def _simulate(scenario, progress, stop, ensemble, lim, per_evaluation: float, threads: int) -> Result:
     fld, x0 = _field_and_x0(scenario, ensemble)
-    X = np.array(x0, dtype=scenario.dtype)
-    fld.retract(X)
+    X = fld.retract(np.array(x0, dtype=scenario.dtype))
+    manifold = fld.manifold(outward=scenario.integrator == "euler")
+    start = time.perf_counter()  # wall_time: the integration (and saving frames), not the set-up
     t_frames = np.linspace(0.0, scenario.T, scenario.frames)
     t_frames[-1] = scenario.T
-    start = time.perf_counter()
-    with np.errstate(all="ignore"):
-        if scenario.integrator == "adaptive":
-            out = _run_adaptive(scenario, fld, X, t_frames, progress, stop, lim, systems)
-        else:
-            out = _run_fixed(scenario, fld, X, t_frames, progress, stop)
-    t, xs, status, message, steps, h = out
+    solver = _solver(scenario)
+    h = effective_dt(scenario)
+    sol = integrate(
+        fld,
+        X,
+        t_frames,
+        solver,
+        manifold=manifold,
+        event=stop,
+        progress=progress,
+        max_evaluations=max(100, int(lim.max_work / per_evaluation)),
+        failure_hint="" if isinstance(solver, Adaptive) else f"; try a smaller dt (now {h:.3g})",
+    )
+    xs = np.asarray(sol.y, dtype=scenario.dtype)
+    if isinstance(solver, Adaptive):  # saved states onto the manifold (measured before, in sol)
+        with np.errstate(all="ignore"):
+            for k in range(len(xs)):
+                fld.retract(xs[k])
+    t = np.array(sol.t, dtype=float)
     xs.setflags(write=False)
     t.setflags(write=False)
     return Result(
         t=t,
         x=xs,
-        status=status,
-        message=message,
+        status=sol.status,
+        message=sol.message,
         scenario=scenario,
-        steps=steps,
+        steps=sol.steps,
         evaluations=fld.evaluations,
-        step_size=h,
+        step_size=h if not isinstance(solver, Adaptive) else sol.step_size,
         wall_time=time.perf_counter() - start,
-        extra=fld.report(),  # attention-variant statistics (Sinkhorn iterations, error), or {}
+        # the attention kind's statistics (Sinkhorn iterations, error) and the BLAS threads used
+        extra={**fld.report(), "blas_threads": threads},
+        max_deviation=sol.max_deviation,
+        ensemble=ensemble,
+        work=fld.evaluations * per_evaluation,
     )
 
 
-def _report(progress: Progress | None, fraction: float) -> bool:
-    """Call the progress callback; True means: go on."""
-    # a plain float: a callback's own comparison (``f < 0.5``) then returns a bool, not np.False_
-    return progress is None or progress(min(1.0, float(fraction))) is not False
-
-
-def _run_fixed(scenario, fld: AttentionField, X, t_frames, progress, stop):
-    per, h = _limits.fixed_steps(scenario)
-    K = len(t_frames)
-    xs = np.empty((K, *X.shape), dtype=X.dtype)
-    xs[0] = X
-    rk4 = scenario.integrator == "rk4"
-    steps = 0
-    # The stages live in preallocated arrays: the same arithmetic as X ← X + h·F(t, X) (Euler) and
-    # X ← X + (h/6)(k1 + 2k2 + 2k3 + k4) (RK4), without allocating. The new state is formed in k1's
-    # array and the two arrays swap roles: writing into X itself, which the BLAS threads have just
-    # read, costs a cache-line transfer per line (1 ms a step at n=1024, d=768 on 2 cores).
-    evaluate = fld._evaluate_into
-    k1 = np.empty_like(X)
-    if rk4:
-        k2, k3, k4, Xs = (np.empty_like(X) for _ in range(4))
-    for k in range(1, K):
-        t0 = t_frames[k - 1]
-        for s in range(per):
-            t = t0 + s * h
-            if rk4:
-                evaluate(t, X, k1)
-                np.multiply(k1, h / 2, out=Xs)
-                Xs += X
-                evaluate(t + h / 2, Xs, k2)
-                np.multiply(k2, h / 2, out=Xs)
-                Xs += X
-                evaluate(t + h / 2, Xs, k3)
-                np.multiply(k3, h, out=Xs)
-                Xs += X
-                evaluate(t + h, Xs, k4)
-                k2 += k3
-                k2 *= 2
-                k1 += k4
-                k1 += k2
-                k1 *= h / 6
-            else:
-                evaluate(t, X, k1)
-                k1 *= h
-            k1 += X
-            fld.retract(k1)
-            X, k1 = k1, X
-        steps += per
-        xs[k] = X
-        if not np.all(np.isfinite(X)):
-            return (
-                t_frames[: k + 1],
-                xs[: k + 1],
-                FAILED,
-                f"the state became non-finite before t = {t_frames[k]:.4g}; try a smaller dt (now {h:.3g})",
-                steps,
-                h,
-            )
-        if stop is not None and stop(float(t_frames[k]), X):
-            return (
-                t_frames[: k + 1],
-                xs[: k + 1],
-                STOPPED,
-                f"stopped at t = {t_frames[k]:.4g}: {stop!r} met",
-                steps,
-                h,
-            )
-        if not _report(progress, k / (K - 1)):
-            return (t_frames[: k + 1], xs[: k + 1], CANCELLED, "cancelled", steps, h)
-    return t_frames, xs, SUCCESS, f"reached T = {scenario.T:g}", steps, h
-
-
-class _Abort(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-def _run_adaptive(scenario, fld: AttentionField, X, t_frames, progress, stop, lim, systems):
-    shape = X.shape
-    T = scenario.T
-    per_eval = _limits.work_per_evaluation(scenario.n, scenario.d, scenario.n_heads, systems)
-    max_evals = max(100, int(lim.max_work / per_eval))
-    last = [0.0]
-
-    def rhs(t: float, y: np.ndarray) -> np.ndarray:
-        if fld.evaluations >= max_evals:
-            raise _Abort(FAILED, f"work budget exhausted at t = {t:.4g} (tolerances too tight?)")
-        if progress is not None and T > 0 and t - last[0] >= T / 100:
-            last[0] = t
-            if not _report(progress, t / T):
-                raise _Abort(CANCELLED, "cancelled")
-        Xt = y.reshape(shape)
-        return fld(t, Xt.astype(fld.dtype, copy=False)).ravel()
-
-    events = None
-    if stop is not None:
-        # A continuous event function for solve_ivp: crosses zero when stop becomes true.
-        def event(t: float, y: np.ndarray) -> float:
-            return -1.0 if stop(t, y.reshape(shape)) else 1.0
-
-        event.terminal = True  # type: ignore[attr-defined]
-        events = [event]
-
-    if T == 0:
-        xs = np.repeat(X[None], len(t_frames), axis=0)
-        return t_frames, xs, SUCCESS, "T = 0: nothing to integrate", 0, 0.0
-    try:
-        sol = solve_ivp(
-            rhs,
-            (0.0, T),
-            X.astype(np.float64).ravel(),
-            method=scenario.method,
-            t_eval=t_frames,
-            rtol=scenario.rtol,
-            atol=scenario.atol,
-            events=events,
-            first_step=min(scenario.dt, T),
-        )
-    except _Abort as abort:
-        return t_frames[:1], X[None].copy(), abort.status, str(abort), 0, 0.0
-    xs = sol.y.T.reshape(-1, *shape).astype(scenario.dtype)
-    t = np.asarray(sol.t, dtype=float)
-    for k in range(len(xs)):
-        fld.retract(xs[k])
-    steps, mean_h = 0, math.nan  # solve_ivp does not report its accepted steps
-    if sol.status == -1 or not np.all(np.isfinite(xs)):
-        return t, xs, FAILED, f"solve_ivp failed: {sol.message}", steps, mean_h
-    if sol.status == 1:
-        t_stop = float(sol.t_events[0][0])
-        y_stop = sol.y_events[0][0].reshape(shape).astype(scenario.dtype)
-        fld.retract(y_stop)
-        t = np.append(t[t < t_stop], t_stop)
-        xs = np.concatenate([xs[: len(t) - 1], y_stop[None]])
-        return t, xs, STOPPED, f"stopped at t = {t_stop:.4g}: {stop!r} met", steps, mean_h
-    if last[0] < T:  # 1.0 may already have been reported from the last stage at t = T
-        _report(progress, 1.0)
-    return t, xs, SUCCESS, f"reached T = {T:g} ({sol.nfev} evaluations)", steps, mean_h
+def _run_fixed(scenario: Scenario, fld: AttentionField, X, t_frames, progress, stop):
+    """(t, xs, status, message, steps, h) of a fixed-step run through the core (for dynamics.deep)."""
+    h = effective_dt(scenario)
+    sol = integrate(
+        fld, X, t_frames, _solver(scenario), manifold=fld.manifold(outward=scenario.integrator == "euler"),
+        event=stop, progress=progress,
+        failure_hint=f"; try a smaller dt (now {h:.3g})",
+    )  # fmt: skip
+    return sol.t, sol.y, sol.status, sol.message, sol.steps, h
 
 
 def effective_dt(scenario: Scenario) -> float:

@@ -7,7 +7,8 @@
     result.to_npz(path) / SweepResult.from_npz(path)           the sweep JSON is embedded
 
 The model is the engine's (dynamics.field): SA or USA on the unit sphere, integrated with the
-engine's projected Euler step X ← R(X + h Π_X F(X)) with h = T / ceil(T/dt) (the authors' step
+engine's projected Euler step X ← R(X + h Π_X F(X)) with h = T / steps_per_interval(T, dt) (the
+integration core's one step formula: ceil(T/dt), exact for whole multiples of dt; the authors' step
 ``dt = 0.1``); every system starts from ``initial_tokens(base.replace(seed=s))`` — the engine's
 tokens for seed s — so one system of a sweep is the engine's ``simulate`` of that scenario (tested
 to 1e-5 in float32, 1e-12 in float64). The same seeds are used for every β ("common random
@@ -61,18 +62,30 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
-from scipy.integrate import solve_ivp
 
-from .errors import BudgetError, ScenarioError
+from . import limits as _limits
+
+# the run's status and progress types, re-exported (pages import them from here)
+from ._integrate import CANCELLED as CANCELLED
+from ._integrate import FAILED as FAILED
+from ._integrate import SUCCESS as SUCCESS
+from ._integrate import Abort, Adaptive, FunctionField, Outcome, integrate, report, steps_per_interval
+from ._integrate import Progress as Progress
+from .errors import ScenarioError
 from .initial import initial_tokens
-from .scenario import Scenario, _boolean, _choice, _number, load_json
+from .limits import SweepLimits
+from .scenario import Scenario
+from .threads import blas_threads
+from .validate import boolean as _boolean
+from .validate import choice as _choice
+from .validate import load_json
+from .validate import number as _number
 
-SUCCESS, CANCELLED, FAILED = 0, 2, -1
 STATISTICS = ("pairs", "clusters")
 QK_FAMILIES = ("identity", "gaussian", "goe")
 V_FAMILIES = ("identity", "gaussian", "plus_qk", "minus_qk")
@@ -89,20 +102,6 @@ _SCENARIO_FIELDS = frozenset(f.name for f in fields(Scenario))
 # Scenario fields a sweep does not use (it generates its own weights, tokens from seeds, Euler).
 _UNUSED = ("x0", "heads", "mask", "space", "P", "value", "v_eigs", "qk", "qk_eigs", "qk_amp")
 _MAX_LOGIT = 60.0  # above this |β⟨x, Ay⟩|, shift the softmax logits by β·max
-
-
-@dataclass(frozen=True)
-class SweepLimits:
-    """Caps checked before a sweep runs (the app passes tighter ones)."""
-
-    max_systems: int = 1_000_000  # systems in total (over β and the n/d/heads grid)
-    max_betas: int = 2000
-    max_checkpoints: int = 5000
-    max_steps: int = 100_000
-    max_n: int = 1024
-    max_d: int = 1024
-    max_heads: int = 16
-    max_work: float = 1e14  # ≈ flops: systems · steps · heads · n² · (d + 8)
 
 
 def _int_list(value: Any, name: str, lo: int, hi: int) -> tuple[int, ...] | None:
@@ -217,8 +216,8 @@ class Sweep:
 
     @property
     def steps(self) -> int:
-        """Euler steps of length h = T/steps ≤ dt."""
-        return _n_steps(self.base.T, self.base.dt)
+        """Euler steps of length h = T/steps ≤ dt (the core's one formula)."""
+        return steps_per_interval(self.base.T, self.base.dt)
 
     @property
     def h(self) -> float:
@@ -228,8 +227,9 @@ class Sweep:
         return np.linspace(0.0, self.base.T, self.checkpoints)
 
     def checkpoint_steps(self) -> np.ndarray:
-        """Steps after which each checkpoint's state is measured: ceil(t_k/h)."""
-        m = np.ceil(self.times() / self.h - 1e-9).astype(np.int64)
+        """Steps after which each checkpoint's state is measured: ceil(t_k/h) (t_k/h rounded when it
+        is a whole number to a relative 1e-9, as every step count of the engine)."""
+        m = np.array([steps_per_interval(float(t), self.h) for t in self.times()], dtype=np.int64)
         return np.clip(m, 0, self.steps)
 
     def seeds(self) -> np.ndarray:
@@ -270,27 +270,37 @@ class Sweep:
         """The engine scenario of one system (weights: identity families only; else explicit)."""
         return self.base.replace(n=n, d=d, n_heads=heads, beta=float(beta), seed=int(seed))
 
+    def memory(self, chunk_systems: int = 2048) -> float:
+        """≈ bytes of the sweep: per-chunk state and score arrays, and the statistics kept."""
+        item = self.dtype.itemsize
+        per_chunk = max(
+            min(self.total_systems(), chunk_systems) * item * (2.0 * n * n * h + 8.0 * n * d)
+            for n, d, h in self.grid()
+        )
+        kept = len(self.grid()) * len(self.betas) * self.checkpoints * len(self.statistics)
+        if self.per_system:
+            kept *= 4 * self.systems
+        return per_chunk + 8.0 * kept
+
     def check(self, limits: SweepLimits | None = None) -> float:
-        """Raise BudgetError if over ``limits``; return the work estimate."""
+        """Raise BudgetError if over ``limits`` (sizes, work, memory); return the work estimate."""
         lim = limits or SweepLimits()
-        for name, value, cap in (
-            ("systems", self.total_systems(), lim.max_systems),
-            ("betas", len(self.betas), lim.max_betas),
-            ("checkpoints", self.checkpoints, lim.max_checkpoints),
-            ("T/dt", self.steps, lim.max_steps),
-        ):
-            if value > cap:
-                raise BudgetError(f"{name}: {value} exceeds the sweep limit of {cap}")
+        _limits.check_sizes(
+            (
+                ("systems", self.total_systems(), lim.max_systems),
+                ("betas", len(self.betas), lim.max_betas),
+                ("checkpoints", self.checkpoints, lim.max_checkpoints),
+                ("T/dt", self.steps, lim.max_steps),
+            ),
+            "the sweep",
+        )
         for n, d, h in self.grid():
-            for name, value, cap in (("n", n, lim.max_n), ("d", d, lim.max_d), ("heads", h, lim.max_heads)):
-                if value > cap:
-                    raise BudgetError(f"{name}: {value} exceeds the sweep limit of {cap}")
-        work = self.work()
-        if work > lim.max_work:
-            raise BudgetError(
-                f"work budget: this sweep needs about {work:.2g} flops, more than the limit of "
-                f"{lim.max_work:.2g}; reduce systems, betas, n or T"
+            _limits.check_sizes(
+                (("n", n, lim.max_n), ("d", d, lim.max_d), ("heads", h, lim.max_heads)), "the sweep"
             )
+        work = self.work()
+        _limits.check_work(work, 0.0, lim.max_work, "reduce systems, betas, n or T")
+        _limits.check_memory(self.memory(), lim.max_memory, "reduce systems, betas or checkpoints")
         return work
 
     def replace(self, **changes: Any) -> Sweep:
@@ -356,13 +366,9 @@ def _base_from_dict(data: Mapping[str, Any]) -> Scenario:
         raise ScenarioError(f"base: {exc}") from None
 
 
-def _n_steps(T: float, dt: float) -> int:
-    return max(1, math.ceil(T / dt - 1e-9))
-
-
 # ------------------------------------------------------------------------------------ results
 @dataclass(frozen=True)
-class SweepResult:
+class SweepResult(Outcome):
     """Statistics of a sweep: ``stats[name]`` has shape (*grid_shape, len(betas), K).
 
     Rows of β values not finished (cancelled or failed chunks) are NaN.
@@ -382,10 +388,6 @@ class SweepResult:
     def stat(self) -> np.ndarray:
         """The first requested statistic."""
         return self.stats[self.sweep.statistics[0]]
-
-    @property
-    def success(self) -> bool:
-        return self.status == SUCCESS
 
     def to_npz(self, file: Any) -> None:
         arrays: dict[str, Any] = {
@@ -705,7 +707,7 @@ def integrate_systems(
             if step == sweep.steps:
                 break
             if cancel is not None and step % 16 == 0 and cancel():
-                raise _Cancelled
+                raise Abort(CANCELLED, "cancelled")
             if epoch_of is not None:
                 kern.set_epoch(epoch_of(step), heads)
             kern.step()
@@ -715,10 +717,6 @@ def integrate_systems(
     if return_state:
         out["state"] = np.array(state)
     return out
-
-
-class _Cancelled(Exception):
-    pass
 
 
 def _set(ck: np.ndarray) -> frozenset:
@@ -771,9 +769,10 @@ def _run_chunk(sweep_json: str, chunk: Chunk) -> dict[str, Any]:
     nb, nsys = chunk.beta_stop - chunk.beta_start, chunk.sys_stop - chunk.sys_start
     betas = np.repeat(np.asarray(sweep.betas[chunk.beta_start : chunk.beta_stop]), nsys)
     seeds = np.tile(sweep.seeds()[chunk.sys_start : chunk.sys_stop], nb)
-    res = integrate_systems(sweep, combo, betas, seeds)
+    with blas_threads(0) as threads:  # one BLAS thread per worker thread
+        res = integrate_systems(sweep, combo, betas, seeds)
     counts = {k: v.reshape(v.shape[0], nb, nsys) for k, v in res["counts"].items()}
-    return {"chunk": chunk, "counts": counts, "finite": res["finite"]}
+    return {"chunk": chunk, "counts": counts, "finite": res["finite"], "blas_threads": threads}
 
 
 @functools.lru_cache(maxsize=8)
@@ -919,7 +918,84 @@ def _connect(address: str):
 
 
 # ------------------------------------------------------------------------------------ run
-Progress = Callable[[float], bool | None]
+class _Tally:
+    """The integer counts of the finished chunks, and the statistics they make."""
+
+    def __init__(self, sweep: Sweep) -> None:
+        self.sweep = sweep
+        self.grid = sweep.grid()
+        g, nb, K, ns = len(self.grid), len(sweep.betas), sweep.checkpoints, sweep.systems
+        self.totals = {k: np.zeros((g, nb, K), np.int64) for k in sweep.statistics}
+        self.per = (
+            {k: np.zeros((g, nb, K, ns), np.int32) for k in sweep.statistics} if sweep.per_system else None
+        )
+        self.done = np.zeros((g, nb, ns), bool)
+        self.nonfinite = False
+        self.blas = 0  # the most BLAS threads a chunk ran with
+        self.finished = 0
+
+    def absorb(self, res: dict[str, Any]) -> None:
+        ch: Chunk = res["chunk"]
+        for name, c in res["counts"].items():
+            self.totals[name][ch.combo, ch.beta_start : ch.beta_stop] += c.sum(axis=2, dtype=np.int64).T
+            if self.per is not None:
+                rows = self.per[name][ch.combo, ch.beta_start : ch.beta_stop]
+                rows[:, :, ch.sys_start : ch.sys_stop] = c.transpose(1, 0, 2)
+        self.done[ch.combo, ch.beta_start : ch.beta_stop, ch.sys_start : ch.sys_stop] = True
+        self.nonfinite |= not res["finite"]
+        self.blas = max(self.blas, res.get("blas_threads", 0))
+        self.finished += 1
+
+    def statistics(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray] | None]:
+        """Means over the systems (NaN for unfinished β rows), and per-system values if kept."""
+        sweep, grid, shape = self.sweep, self.grid, self.sweep.grid_shape()
+        nb, K, ns = len(sweep.betas), sweep.checkpoints, sweep.systems
+        pairs = np.array([n * (n - 1) / 2 for n, _, _ in grid])
+        complete = self.done.all(axis=2)  # (grid, β)
+        stats: dict[str, np.ndarray] = {}
+        for name, tot in self.totals.items():
+            denom = pairs if name == "pairs" else np.ones(len(grid))
+            mean = tot / (ns * denom[:, None, None])
+            mean[~complete] = np.nan
+            stats[name] = mean.reshape(*shape, nb, K)
+        if self.per is None:
+            return stats, None
+        per_out = {}
+        for name, arr in self.per.items():
+            a = arr.astype(np.float32)
+            if name == "pairs":
+                a /= pairs.astype(np.float32)[:, None, None, None]
+            a[~np.broadcast_to(self.done[:, :, None, :], a.shape)] = np.nan
+            per_out[name] = a.reshape(*shape, nb, K, ns)
+        return stats, per_out
+
+
+def _serial_results(sweep_json: str, chunks: list[Chunk]) -> Iterator[dict[str, Any]]:
+    for ch in chunks:
+        yield _run_chunk(sweep_json, ch)
+
+
+def _dask_results(client: Any, sweep_json: str, chunks: list[Chunk]) -> Iterator[dict[str, Any]]:
+    """The chunks' results as they complete on the cluster (a failed chunk raises Abort(FAILED));
+    the unfinished ones are cancelled when the caller stops early."""
+    from distributed import as_completed
+
+    token = uuid.uuid4().hex  # unique keys: Dask would hand back an older result of a same key
+    futures = [
+        client.submit(_run_chunk, sweep_json, ch, pure=False, key=f"adx-sweep-{token}-{i}")
+        for i, ch in enumerate(chunks)
+    ]
+    done = 0
+    try:
+        for fut in as_completed(futures, loop=client.loop):
+            if fut.status == "error":
+                exc = fut.exception()
+                raise Abort(FAILED, f"a chunk failed: {type(exc).__name__}: {str(exc)[:200]}")
+            yield fut.result()
+            done += 1
+    finally:
+        if done < len(chunks):
+            client.cancel(futures)
 
 
 def run_sweep(
@@ -940,94 +1016,37 @@ def run_sweep(
     sweep.check(limits)
     cancelled = _cancel_fn(cancel)
     chunks = plan_chunks(sweep, chunk_systems)
-    grid = sweep.grid()
-    nb, K, ns = len(sweep.betas), sweep.checkpoints, sweep.systems
-    totals = {k: np.zeros((len(grid), nb, K), np.int64) for k in sweep.statistics}
-    per = (
-        {k: np.zeros((len(grid), nb, K, ns), np.int32) for k in sweep.statistics}
-        if sweep.per_system
-        else None
-    )
-    done_rows = np.zeros((len(grid), nb, ns), bool)
-    status, message, nonfinite = SUCCESS, "", False
+    tally = _Tally(sweep)
     sweep_json = sweep.to_json()
     start = time.perf_counter()
     dask_client = resolve_client(client)
-
-    def absorb(res: dict[str, Any]) -> None:
-        nonlocal nonfinite
-        ch: Chunk = res["chunk"]
-        for name, c in res["counts"].items():
-            totals[name][ch.combo, ch.beta_start : ch.beta_stop] += c.sum(axis=2, dtype=np.int64).T
-            if per is not None:
-                per[name][ch.combo, ch.beta_start : ch.beta_stop, :, ch.sys_start : ch.sys_stop] = (
-                    c.transpose(1, 0, 2)
-                )
-        done_rows[ch.combo, ch.beta_start : ch.beta_stop, ch.sys_start : ch.sys_stop] = True
-        nonfinite |= not res["finite"]
-
-    finished = 0
-    if dask_client is None:
-        for ch in chunks:
+    results = (
+        _serial_results(sweep_json, chunks)
+        if dask_client is None
+        else _dask_results(dask_client, sweep_json, chunks)
+    )
+    status, message = SUCCESS, ""
+    try:
+        while True:
             if cancelled():
                 status, message = CANCELLED, "cancelled"
                 break
-            absorb(_run_chunk(sweep_json, ch))
-            finished += 1
-            if progress is not None and progress(finished / len(chunks)) is False:
-                if finished < len(chunks):
+            res = next(results, None)
+            if res is None:
+                break
+            tally.absorb(res)
+            if not report(progress, tally.finished / len(chunks)):
+                if tally.finished < len(chunks):
                     status, message = CANCELLED, "cancelled"
                 break
-    else:
-        from distributed import as_completed
-
-        token = uuid.uuid4().hex  # unique keys: Dask would hand back an older result of a same key
-        futures = [
-            dask_client.submit(_run_chunk, sweep_json, ch, pure=False, key=f"adx-sweep-{token}-{i}")
-            for i, ch in enumerate(chunks)
-        ]
-        try:
-            iterator = as_completed(futures, loop=dask_client.loop)
-            for fut in iterator:
-                if cancelled():
-                    status, message = CANCELLED, "cancelled"
-                    break
-                if fut.status == "error":
-                    exc = fut.exception()
-                    status, message = FAILED, f"a chunk failed: {type(exc).__name__}: {str(exc)[:200]}"
-                    break
-                absorb(fut.result())
-                finished += 1
-                if progress is not None and progress(finished / len(chunks)) is False:
-                    if finished < len(chunks):
-                        status, message = CANCELLED, "cancelled"
-                    break
-        finally:
-            if finished < len(chunks):
-                dask_client.cancel(futures)
+    except Abort as abort:
+        status, message = abort.status, str(abort)
+    finally:
+        results.close()  # cancels what Dask has not finished
     wall = time.perf_counter() - start
-
-    pairs_norm = {}
-    for n, _, _ in grid:
-        pairs_norm[n] = n * (n - 1) / 2
-    stats: dict[str, np.ndarray] = {}
-    complete = done_rows.all(axis=2)  # (grid, β)
-    for name, tot in totals.items():
-        denom = np.array([pairs_norm[n] if name == "pairs" else 1.0 for n, _, _ in grid])
-        mean = tot / (ns * denom[:, None, None])
-        mean[~complete] = np.nan
-        stats[name] = mean.reshape(*sweep.grid_shape(), nb, K)
-    per_out = None
-    if per is not None:
-        per_out = {}
-        for name, arr in per.items():
-            a = arr.astype(np.float32)
-            if name == "pairs":
-                a /= np.array([pairs_norm[n] for n, _, _ in grid], np.float32)[:, None, None, None]
-            a[~np.broadcast_to(done_rows[:, :, None, :], a.shape)] = np.nan
-            per_out[name] = a.reshape(*sweep.grid_shape(), nb, K, ns)
+    stats, per_out = tally.statistics()
     if status == SUCCESS:
-        if nonfinite:
+        if tally.nonfinite:
             status, message = FAILED, f"some systems became non-finite; try a smaller dt (now {sweep.h:.3g})"
         else:
             message = f"{sweep.total_systems()} systems × {sweep.steps} steps in {wall:.1f} s"
@@ -1040,7 +1059,12 @@ def run_sweep(
         message=message,
         wall_time=wall,
         per_system=per_out,
-        extra={"chunks": len(chunks), "finished": finished},
+        extra={
+            "chunks": len(chunks),
+            "finished": tally.finished,
+            "scheduler": "serial" if dask_client is None else str(dask_client.scheduler.address),
+            "blas_threads": tally.blas,  # the most BLAS threads a chunk ran with
+        },
     )
 
 
@@ -1064,18 +1088,12 @@ def equiangular_rho(betas, t, n: int, attention: str = "softmax", rho0: float = 
     """ρ_β(t) for every β (rows) and t (columns), one vectorised high-accuracy solve."""
     betas = np.asarray(betas, dtype=float)
     t = np.asarray(t, dtype=float)
-    sol = solve_ivp(
-        lambda _s, y: rho_rhs(y, betas, n, attention),
-        (0.0, float(t[-1])),
-        np.full(betas.shape, float(rho0)),
-        method="DOP853",
-        t_eval=t,
-        rtol=1e-10,
-        atol=1e-13,
-    )
-    if not sol.success:  # pragma: no cover - the ODE is smooth and bounded
+    t_save = t if t[0] == 0 else np.concatenate([[0.0], t])
+    field = FunctionField(lambda _s, y: rho_rhs(y, betas, n, attention))
+    sol = integrate(field, np.full(betas.shape, float(rho0)), t_save, Adaptive("DOP853", 1e-10, 1e-13))
+    if not sol.status.success:  # pragma: no cover - the ODE is smooth and bounded
         raise RuntimeError(sol.message)
-    return sol.y
+    return (sol.y if t[0] == 0 else sol.y[1:]).T
 
 
 def equiangular_curve(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -142,3 +143,63 @@ def test_version_and_usage():
     assert proc.returncode == 0 and proc.stdout.strip()
     bad = run_cli("simulate")  # missing arguments: argparse usage error
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+# ------------------------------------------------------------------- issue 10 / issue 13 §2
+
+
+@pytest.mark.parametrize("command", ["simulate", "check"])
+def test_device_file_is_refused_without_reading(tmp_path, command):
+    """/dev/zero reports size 0 and never ends: refused as not a regular file, before reading."""
+    args = (command, "/dev/zero") + (("-o", str(tmp_path / "o.npz")) if command == "simulate" else ())
+    assert_refused(run_cli(*args, timeout=60), "/dev/zero", "regular file")
+
+
+def test_fifo_is_refused_without_blocking(tmp_path):
+    """A FIFO without a writer would block the open forever: refused at once (the subprocess has a
+    timeout, so a regression fails instead of hanging the suite)."""
+    fifo = tmp_path / "scenario.json"
+    os.mkfifo(fifo)
+    assert_refused(run_cli("check", str(fifo), "--no-run", timeout=60), "regular file")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['{"n": 8, "n": 1000000}', '{"heads": [{"Q": [[1, 0], [0, 1]], "Q": [[2, 0], [0, 2]]}], "d": 2}'],
+)
+def test_duplicate_json_keys_are_refused(tmp_path, text):
+    path = tmp_path / "dup.json"
+    path.write_text(text, encoding="utf-8")
+    assert_refused(run_cli("simulate", str(path), "-o", str(tmp_path / "o.npz")), "given twice")
+
+
+def test_oversized_file_is_refused(tmp_path, monkeypatch):
+    """At most MAX_SCENARIO_BYTES + 1 bytes are read (here: a sparse file of 60 MB)."""
+    path = tmp_path / "big.json"
+    with path.open("wb") as fh:
+        fh.truncate(60_000_000)
+    assert_refused(run_cli("check", str(path), "--no-run"), "larger than")
+
+
+@pytest.mark.parametrize(
+    ("scenario", "no_run", "words"),
+    [
+        # issue 10 defect 2: the LP and eigendecompositions of the assumption checks are priced
+        ({"n": 4096, "d": 2048}, True, ("work budget", "setting up", "e.g. n ≤")),
+        ({"n": 4096, "d": 2048}, False, ("e.g. n ≤",)),
+        # issue 13 §2: 64 heads of 1024×1024 matrices kept as tuples need ~8 GB to build
+        ({"n": 8, "d": 1024, "n_heads": 64}, True, ("memory", "n_heads ≤")),
+        ({"n": 8, "d": 1024, "n_heads": 64}, False, ("memory", "n_heads ≤")),
+    ],
+)
+def test_check_is_refused_before_any_work(tmp_path, scenario, no_run, words):
+    path = tmp_path / "big.json"
+    path.write_text(json.dumps(scenario), encoding="utf-8")
+    args = ("check", str(path)) + (("--no-run",) if no_run else ())
+    assert_refused(run_cli(*args, timeout=120), *words)  # a hang (minutes of LP) fails the timeout
+
+
+def test_simulate_refuses_set_up_memory(tmp_path):
+    path = tmp_path / "heads.json"
+    path.write_text(json.dumps({"n": 8, "d": 1024, "n_heads": 64}), encoding="utf-8")
+    assert_refused(run_cli("simulate", str(path), "-o", str(tmp_path / "o.npz"), timeout=120), "memory")

@@ -12,9 +12,10 @@ import warnings
 import numpy as np
 import pytest
 
-from dynamics import ScenarioError
+from dynamics import BudgetError, ScenarioError
 from dynamics.gaussian import (
     CANCELLED,
+    FAILED,
     PRESETS,
     STOPPED,
     SUCCESS,
@@ -354,3 +355,38 @@ def test_explicit_heads_equal_split_heads() -> None:
     S = np.array([[1.0, 0.2], [0.2, 0.5]])
     for a, b in zip(moment_rates(base, np.ones(2), S), moment_rates(explicit, np.ones(2), S), strict=True):
         np.testing.assert_allclose(a, b, atol=1e-14)
+
+
+def test_particle_step_count_is_exact_for_whole_multiples_of_dt() -> None:
+    """Issue 10 defect 3: times 0, 0.1, …, 10 with dt = 0.01 are 10 particle steps each — 1000 in
+    all, the count of every engine (the integration core's one formula)."""
+    gs = get_preset("collapse").scenario.replace(T=10.0, frames=101, dt=0.01)
+    pm = particle_moments(gs, 20, seed=0)
+    assert pm.status == SUCCESS and pm.steps == 1000
+    assert len(pm.t) == 101
+
+
+def test_moment_ode_obeys_the_work_budget() -> None:
+    """The adaptive moment ODE is capped while it runs (issue 13's 11-minute mean-field JSON)."""
+    from dynamics.limits import GaussianLimits
+
+    gs = get_preset("sinkhorn").scenario.replace(T=10_000.0, frames=201, rtol=1e-13, atol=1e-15)
+    r = solve_gaussian(gs, limits=GaussianLimits(max_work=1e8))
+    assert r.status == FAILED and "budget" in r.message
+    assert r.evaluations <= 1e8 / 2e5 + 1
+
+
+def test_covariance_form_reports_its_distance_from_the_psd_cone() -> None:
+    r = solve_gaussian(get_preset("collapse").scenario.replace(form="covariance", T=5.0))
+    assert r.success and r.max_deviation is not None and r.max_deviation < 1e-8
+    assert solve_gaussian(get_preset("collapse").scenario.replace(T=5.0)).max_deviation is None
+
+
+def test_particles_are_priced_before_running() -> None:
+    from dynamics.limits import GaussianLimits
+
+    gs = get_preset("particles").scenario
+    with pytest.raises(BudgetError, match="work budget"):
+        particle_moments(gs, 5000, limits=GaussianLimits(max_work=1e9))
+    with pytest.raises(BudgetError, match="work budget"):
+        moment_gap(gs, ns=(1000, 2000), limits=GaussianLimits(max_work=1e9))

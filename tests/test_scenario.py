@@ -467,3 +467,44 @@ def test_replace_with_junk_only_raises_scenario_error(kwargs, key, value):
         s.replace(**{key: value})
     except ScenarioError:
         pass
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"n": 8, "n": 1000000}',
+        '{"n": 8, "heads": [{"Q": [[1, 0, 0], [0, 1, 0], [0, 0, 1]], "Q": [[2, 0, 0], [0, 2, 0], '
+        "[0, 0, 2]]}]}",
+        '{"T": 1, "P": {"const": 1, "const": 2}}',
+    ],
+)
+def test_duplicate_keys_are_refused_not_last_wins(text):
+    """A key given twice in one JSON object is refused, at any depth (issue 13 §2)."""
+    with pytest.raises(ScenarioError, match="given twice") as info:
+        Scenario.from_json(text)
+    assert "\n" not in str(info.value)
+
+
+def test_duplicate_keys_in_query_matrices_are_refused():
+    heads = '[{"Q":[[1,0],[0,1]],"Q":[[2,0],[0,2]]}]'
+    with pytest.raises(ScenarioError, match="heads"):
+        Scenario.from_query({"d": "2", "heads": heads})
+
+
+def test_attention_kinds_and_their_parameters_come_from_the_registry():
+    """The scenario's list of kinds, the parameters it validates and their bounds and defaults are
+    the registry's (dynamics.attention.KINDS)."""
+    from dynamics import attention
+
+    assert ATTENTION_KINDS == tuple(attention.KINDS) == attention.kinds_for("sphere")
+    defaults = Scenario()
+    for p in attention.all_params():
+        assert getattr(defaults, p.name) == p.default
+        with pytest.raises(ScenarioError, match=f"^{p.name}:"):
+            Scenario(**{p.name: p.hi * 2 if p.hi > 0 else p.hi - 1})
+    for name, kind in attention.KINDS.items():
+        if not kind.supports_causal:
+            with pytest.raises(ScenarioError, match=r"^mask"):
+                Scenario(attention=name, mask="causal")
+        else:
+            assert Scenario(attention=name, mask="causal").causal

@@ -113,9 +113,24 @@ def test_dask_local_cluster_identical_to_single_process(dask_client, serial_smal
 
 
 def test_scheduler_from_environment(dask_client, serial_small, monkeypatch):
+    """$ADX_DASK_SCHEDULER is the scheduler that ran the chunks: its task stream saw every chunk,
+    and the result names it (not the in-process cluster, not the serial path)."""
+    from distributed import get_task_stream
+
     monkeypatch.setenv(ENV_SCHEDULER, dask_client.scheduler.address)
-    result = run_sweep(SMALL, client=None)
+    with get_task_stream(client=dask_client) as stream:
+        result = run_sweep(SMALL, client=None)
     np.testing.assert_array_equal(result.stat, serial_small.stat)
+    assert result.extra["scheduler"] == dask_client.scheduler.address
+    ran = [t for t in stream.data if str(t["key"]).startswith("adx-sweep-")]
+    assert len(ran) == result.extra["chunks"] > 0
+
+
+def test_dask_workers_run_one_blas_thread(dask_client):
+    """Each chunk runs with one BLAS thread per worker thread (dynamics.threads)."""
+    result = run_sweep(SMALL, client=dask_client, chunk_systems=7)
+    assert result.status == SUCCESS
+    assert result.extra["blas_threads"] == 1
 
 
 @pytest.mark.parametrize("chunk_systems", [1, 4, 13, 10_000])
@@ -304,3 +319,24 @@ def test_cli_sweep_bad_file_exit_2_one_line(tmp_path, capsys, content):
 def test_scenario_of_a_system_is_the_engine_scenario():
     s = SMALL.scenario(12, 2, 1, 2.5, 3)
     assert isinstance(s, Scenario) and s.beta == 2.5 and s.seed == 3 and s.integrator == "euler"
+
+
+def test_step_count_is_exact_for_whole_multiples_of_dt():
+    """Issue 10 defect 3: T = 10, dt = 0.01 is 1000 Euler steps of 0.01 — the engine's count — and
+    checkpoint k of 101 is the state after exactly 10k steps."""
+    spec = {"betas": [1.0], "systems": 1, "n": 4, "T": 10.0, "dt": 0.01, "checkpoints": 101}
+    sweep = Sweep.from_dict(spec)
+    assert sweep.steps == 1000 and sweep.h == 0.01
+    np.testing.assert_array_equal(sweep.checkpoint_steps(), np.arange(0, 1001, 10))
+    ref = simulate(sweep.scenario(4, 2, 1, 1.0, sweep.base.seed).replace(frames=101))
+    assert ref.steps == sweep.steps
+
+
+def test_sweep_memory_is_priced_before_running():
+    from dynamics.limits import SweepLimits
+
+    betas = {"min": 0.1, "max": 9, "count": 90}
+    spec = {"betas": betas, "systems": 2048, "checkpoints": 200, "per_system": True, "statistics": ["pairs"]}
+    sweep = Sweep.from_dict(spec)
+    with pytest.raises(BudgetError, match="memory"):
+        sweep.check(SweepLimits(max_memory=1e8))

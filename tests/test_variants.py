@@ -205,7 +205,7 @@ def test_sinkhorn_report_reaches_the_result():
     assert res.extra["sinkhorn_iterations"] >= 1
     assert res.extra["sinkhorn_max_error"] <= 1e-8
     assert res.extra["sinkhorn_calls"] == res.evaluations
-    assert simulate(Scenario(n=10, T=0.5, frames=3)).extra == {}
+    assert not any(k.startswith("sinkhorn") for k in simulate(Scenario(n=10, T=0.5, frames=3)).extra)
 
 
 def test_causal_sinkhorn_is_refused_with_the_reason():
@@ -376,3 +376,53 @@ def test_sinkhorn_iterations_count_in_the_work_budget():
     assert simulate(cheap, limits=limits).success
     with pytest.raises(BudgetError, match="work budget"):
         simulate(costly, limits=limits)
+
+
+# ------------------------------------------------------------------ the registry (issue 10)
+
+
+def test_registry_declares_every_kind():
+    from dynamics import attention
+
+    assert set(attention.KINDS) == {"softmax", "unnormalized", "l2", "sinkhorn", "sigmoid"}
+    for name, kind in attention.KINDS.items():
+        assert kind.name == name and kind.label and isinstance(kind.supports_causal, bool)
+        assert kind.models <= {"sphere", "euclidean", "gaussian"} and "sphere" in kind.models
+        for p in kind.params:
+            assert p.lo <= p.default <= p.hi
+    assert VARIANTS == ("l2", "sinkhorn", "sigmoid")  # the kinds without the fused kernel
+    assert attention.kinds_for("euclidean") == ("softmax", "l2", "sinkhorn", "sigmoid")
+    assert attention.kinds_for("gaussian") == ("softmax", "l2", "sinkhorn")
+
+
+@pytest.mark.parametrize("attention", ["softmax", "unnormalized"])
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("batched", [False, True])
+def test_fused_kernel_equals_the_strategy(attention, causal, batched):
+    """Softmax and unnormalized are strategies like the others; the field's fused in-place kernel
+    computes the same field as the generic strategy path (Σ_k α^k X V_kᵀ, then Π_x)."""
+    rng = np.random.default_rng(11)
+    heads = random_heads(rng, 3, 2, varying=True)
+    beta = np.array([0.5, 2.0]) if batched else 1.4
+    fld = AttentionField(heads, n=6, beta=beta, attention=attention, causal=causal)
+    X = np.stack([on_manifold(rng, 6, 3) for _ in range(2)]) if batched else on_manifold(rng, 6, 3)
+    W = fld._mixer.mix(0.7, X, np.empty_like(X))
+    want = W - np.einsum("...ij,...ij->...i", X, W)[..., None] * X
+    np.testing.assert_allclose(fld(0.7, X), want, rtol=1e-13, atol=1e-13)
+
+
+def test_one_sinkhorn_serves_every_model():
+    """The sphere field, the Euclidean model and the Gaussian particles share dynamics.attention's
+    sinkhorn: the same plan for the same logits, doubly stochastic to the tolerance."""
+    from dynamics import euclidean, gaussian
+    from dynamics.attention import sinkhorn
+
+    assert gaussian.sinkhorn is sinkhorn
+    assert not hasattr(euclidean, "sinkhorn_log")
+    L = np.random.default_rng(2).normal(0, 2, (7, 7))
+    P, info, v = sinkhorn(L, 1e-12, 1000)
+    assert info.converged and np.abs(P.sum(axis=1) - 1).max() <= 1e-12
+    np.testing.assert_allclose(P.sum(axis=0), 1.0, atol=1e-13)
+    # a warm start from the converged column potentials needs one iteration
+    _, again, _ = sinkhorn(L, 1e-12, 1000, v=v)
+    assert again.iterations == 1

@@ -31,8 +31,8 @@ from typing import Any
 import streamlit as st
 
 from dynamics import Scenario, ScenarioError
+from dynamics.attention import KINDS as ATTENTION_REGISTRY
 from dynamics.presets import DEFAULT_PRESET, PRESETS, Preset
-from dynamics.scenario import ATTENTION_KINDS
 from ui import lesson as lesson_link
 from ui import uploads
 
@@ -71,7 +71,7 @@ URL_PARAMS: dict[str, str] = {
     "qk_amp": "amplitude of the time variation of QᵀK",
     "qk_omega": "its angular frequency",
     "mask": "none | causal",
-    "attention": "softmax | unnormalized | l2 | sinkhorn | sigmoid",
+    "attention": " | ".join(ATTENTION_REGISTRY),
     "init": "uniform | hemisphere | cap | antipodal | great_circle",
     "pole": "north | e1 (hemisphere / cap centre)",
     "margin": "hemisphere margin: min ⟨x_i, pole⟩",
@@ -563,13 +563,13 @@ def scenario_controls() -> Controls:
             help="causal: token i attends only to tokens j ≤ i.",
             **BIND,
         )
+        kinds = tuple(ATTENTION_REGISTRY)
         attention = st.selectbox(
             "Attention",
-            ATTENTION_KINDS,
-            index=ATTENTION_KINDS.index(lv["attention"]),
+            kinds,
+            index=kinds.index(lv["attention"]),
             key="attention",
-            help="softmax (SA); unnormalized: denominator n (USA, a gradient flow); l2: "
-            "exp(−β‖Qx−Ky‖²); sinkhorn: doubly stochastic (no causal mask); sigmoid: σ(score)/n.",
+            help="; ".join(k.help for k in ATTENTION_REGISTRY.values()) + ".",
             **BIND,
         )
 

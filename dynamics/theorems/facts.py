@@ -24,6 +24,7 @@ import scipy.linalg
 
 from .. import euclidean as eu
 from ..initial import initial_tokens
+from ..limits import check_facts
 from ..matrices import build_heads
 from ..metrics import HemisphereTest, open_hemisphere
 from ..scenario import Head, MatrixSpec, Scenario
@@ -233,6 +234,7 @@ class Facts:
 
 
 def _sphere_facts(scenario: Scenario) -> Facts:
+    check_facts(scenario)  # the budget before any work (BudgetError: too large to check)
     heads = build_heads(scenario)
     x0 = initial_tokens(scenario)
     pairs = [_head_facts(h, scenario.T) for h in heads]
