@@ -8,12 +8,15 @@ would put its display title in the URL).
 
 URL parameters (besides the Scenario fields listed in :data:`URL_PARAMS`):
 ``lesson`` preset key · ``v_eig1`` … ``v_eig4`` V's eigenvalues for d ≤ 4 (``v_eigs`` comma-
-separated beyond; a ``v_eigs`` link also works for d ≤ 4) · ``view`` camera preset ·
-``trails`` · ``cam`` the camera left by the user (written by the explorer page) · ``hide``,
-``embed``, ``frame`` (lesson links, :mod:`ui.lesson`).
+separated beyond; a ``v_eigs`` link also works for d ≤ 4) · ``tokens`` tokens placed by hand in
+the player (:mod:`ui.token_link`) · ``view``, ``trails``, ``cam``, ``frame`` what the player last
+reported (written by the explorer page) · ``hide``, ``embed``, ``autoplay`` (lesson links,
+:mod:`ui.lesson`).
 
-Uploaded tokens (CSV/NPY, the "Initial tokens" group) set ``x0`` for the session only: they are
-not in the link (a note says so).
+Tokens placed by hand in the player set ``x0`` and are in the link (``tokens=``, at most
+:data:`ui.token_link.MAX_TOKENS`); uploaded tokens (CSV/NPY, the "Initial tokens" group) set ``x0``
+for the session only: they are not in the link (a note says so). A lesson switch, Reset and New
+seed forget hand-placed tokens; a lesson switch and Reset also send the player back to t = 0.
 
 ``scenario_controls()`` draws the widgets (call it inside ``with st.sidebar``) and returns a
 :class:`Controls`; it never raises for bad input: the engine's message is in ``Controls.error``.
@@ -34,15 +37,16 @@ from dynamics import Scenario, ScenarioError
 from dynamics.presets import DEFAULT_PRESET, PRESETS, Preset
 from dynamics.scenario import ATTENTION_KINDS
 from ui import lesson as lesson_link
-from ui import uploads
+from ui import token_link, uploads
 
 LESSONS: dict[str, Preset] = {p.key: p for p in PRESETS}
 LESSON_PARAM = "lesson"
 MAX_SLIDER_EIGS = 4  # one slider per eigenvalue up to this d, a text field beyond
 BIND: dict[str, Any] = {"bind": "query-params", "persist_state": "session"}
+#: Session keys: the hand-placed tokens (link text) and the player's start request counter.
+HAND_TOKENS_KEY = "_hand_tokens"
+START_NONCE_KEY = "_start_nonce"
 
-VIEWS = ("3/4", "pole", "equator", "along V")
-VIEW_PRESET = {"3/4": "oblique", "pole": "pole", "equator": "equator", "along V": "eigvec"}
 POLES = ("north", "e1")
 INITS = ("uniform", "hemisphere", "cap", "antipodal", "great_circle")
 DT_CHOICES = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
@@ -80,15 +84,17 @@ URL_PARAMS: dict[str, str] = {
     "integrator": "euler | rk4 | adaptive",
     "dt": "step (0.005 … 0.5)",
     "seed": "random seed of tokens and weights",
-    "view": "camera preset: pole | equator | along V (V's top eigenvector); default 3/4",
-    "trails": "true | false",
+    "tokens": "tokens placed by hand in the player: dimension + 4 (d = 3) or 2 (d = 2) base64url "
+    "characters per token (ui.token_link; at most 128 tokens)",
+    "view": "the player's camera preset: pole | equator | eigvec (V's top eigenvector); default 3/4",
+    "trails": "true | false (the player's trails switch)",
     "cam": "the camera the user left (eye, up, center: 9 numbers)",
-    "at": "time of the attention heatmap",
     "head": "head of the attention heatmap (mean | 1 | 2 | …)",
     "hide": "controls to hide, comma-separated (e.g. beta,n_heads,mask; groups model, tokens, "
-    "weights, solver; all)",
+    "weights, solver; the player's view, trails, edit; all)",
     "embed": "true: no sidebar, compact header (for slides and iframes)",
-    "frame": "the player's frame when playback last stopped",
+    "frame": "the player's frame (the page's time: curves cursor, heatmap); default 0",
+    "autoplay": "true: start playing when the sphere is drawn",
 }
 
 
@@ -131,6 +137,7 @@ class Controls:
     weights_locked: bool
     notes: tuple[str, ...] = field(default_factory=tuple)
     url_problems: tuple[str, ...] = field(default_factory=tuple)
+    by_hand: bool = False
 
     @property
     def modified(self) -> bool:
@@ -248,10 +255,22 @@ def current_lesson() -> Preset:
 
 
 # ------------------------------------------------------------------------------------ callbacks
+def _restart_player() -> None:
+    """An explicit user action: the player goes back to t = 0 (its start request changes)."""
+    ss = _state()
+    ss[START_NONCE_KEY] = int(ss.get(START_NONCE_KEY, 0)) + 1
+
+
+def forget_hand_tokens() -> None:
+    _state().pop(HAND_TOKENS_KEY, None)
+
+
 def _on_lesson() -> None:
     preset = current_lesson()
     _apply(lesson_values(preset))
     _state()["_d_prev"] = preset.scenario.d
+    forget_hand_tokens()
+    _restart_player()
 
 
 def _on_reset() -> None:
@@ -259,10 +278,38 @@ def _on_reset() -> None:
     preset = current_lesson()
     _apply(lesson_values(preset), skip=("seed",))
     _state()["_d_prev"] = preset.scenario.d
+    forget_hand_tokens()
+    _restart_player()
 
 
 def _on_new_seed() -> None:
     _state()["seed"] = random.randrange(0, 2**31)
+    forget_hand_tokens()
+
+
+def start_request() -> str:
+    """The player's start id: changes on a lesson switch and on Reset, never on an ordinary rerun."""
+    ss = _state()
+    return f"{ss.get('_lesson', DEFAULT_PRESET.key)}:{int(ss.get(START_NONCE_KEY, 0))}"
+
+
+def hand_tokens() -> Any:
+    """The hand-placed tokens of this session as an (n, d) array, or None."""
+    code = _state().get(HAND_TOKENS_KEY)
+    if not code:
+        return None
+    try:
+        return token_link.decode(code)
+    except token_link.TokenLinkError:
+        forget_hand_tokens()
+        return None
+
+
+def set_hand_tokens(x: Any) -> str:
+    """Store tokens placed in the player (rounded to the link's resolution); returns the link text."""
+    code = token_link.encode(x)
+    _state()[HAND_TOKENS_KEY] = code
+    return code
 
 
 def _current_eigs(d: int) -> tuple[float, ...]:
@@ -310,6 +357,28 @@ def _snapshot_url() -> None:
     if "_url_snapshot" not in ss:
         ss["_url_snapshot"] = {k: str(st.query_params.get(k)) for k in st.query_params}
         ss["_url_checked"] = False
+
+
+def _sync_tokens_from_url() -> str | None:
+    """Seed the hand-placed tokens from ``?tokens=`` once per session; the problem if unusable."""
+    ss = _state()
+    if ss.get("_tokens_link_done"):
+        return None
+    ss["_tokens_link_done"] = True
+    x, problem = token_link.parse(st.query_params.get(token_link.TOKENS_PARAM))
+    if x is not None:
+        ss[HAND_TOKENS_KEY] = token_link.encode(x)
+    return problem
+
+
+def _write_tokens_to_url() -> None:
+    code = _state().get(HAND_TOKENS_KEY)
+    param = token_link.TOKENS_PARAM
+    if code:
+        if st.query_params.get(param) != code:
+            st.query_params[param] = code
+    elif param in st.query_params:
+        del st.query_params[param]
 
 
 INT_WIDGETS = frozenset({"n", "d", "n_heads", "seed"})
@@ -446,9 +515,11 @@ def _uploaded_tokens(notes: list[str]) -> Any:
             type=["csv", "txt", "npy"],
             key=UPLOAD_KEY,
             max_upload_size=1,
+            on_change=forget_hand_tokens,
             help="n rows × d columns of coordinates (each row is normalised onto the sphere); "
             f"at most {uploads.MAX_TOKENS} tokens and {uploads.MAX_DIM} columns. "
-            "Replaces the random initial tokens; not stored in the link.",
+            "Replaces the random initial tokens; not stored in the link (tokens placed by hand in "
+            "the player are).",
         )
     if up is None:
         return None
@@ -467,12 +538,13 @@ def scenario_controls() -> Controls:
     _snapshot_url()
     _drop_unusable_numbers()
     _sync_lesson_from_url()
+    tokens_problem = _sync_tokens_from_url()
     link = lesson_link.current_link()
     hide_css = lesson_link.hide_css(link.hidden - lesson_link.PAGE_PARTS)
     if hide_css:
         st.html(hide_css)
     notes: list[str] = []
-    link_problems: list[str] = []
+    link_problems: list[str] = [tokens_problem] if tokens_problem else []
     keys = list(LESSONS)
     lesson_key = st.selectbox(
         "Lesson",
@@ -488,6 +560,8 @@ def scenario_controls() -> Controls:
     base = preset.scenario
     weights_locked = base.heads is not None or base.value == "gaussian"
     geometry_locked = base.P is not None or base.heads is not None
+    by_hand = hand_tokens()
+    _write_tokens_to_url()
 
     b1, b2 = st.columns(2)
     b1.button(
@@ -515,7 +589,9 @@ def scenario_controls() -> Controls:
             *N_RANGE,
             value=lv["n"],
             key="n",
-            help="Number of tokens x₁ … x_n (particles on the sphere).",
+            disabled=by_hand is not None,
+            help="Number of tokens x₁ … x_n (particles on the sphere)."
+            + (" Set by the tokens placed by hand." if by_hand is not None else ""),
             **BIND,
         )
         beta = st.slider(
@@ -536,9 +612,10 @@ def scenario_controls() -> Controls:
             step=1,
             key="d",
             on_change=_on_d,
-            disabled=geometry_locked,
+            disabled=geometry_locked or by_hand is not None,
             help="Ambient dimension: 2 → the circle, 3 → the sphere, > 3 → a 3D PCA projection."
-            + (" This lesson's matrices fix d." if geometry_locked else ""),
+            + (" This lesson's matrices fix d." if geometry_locked else "")
+            + (" Set by the tokens placed by hand." if by_hand is not None else ""),
             **BIND,
         )
         d = int(d) if not geometry_locked else base.d
@@ -629,6 +706,17 @@ def scenario_controls() -> Controls:
             **BIND,
         )
         x0 = _uploaded_tokens(notes)
+        if by_hand is not None:
+            c1, c2 = st.columns([3, 2], vertical_alignment="center")
+            c1.caption(f"{len(by_hand)} tokens placed by hand (in the link).")
+            c2.button(
+                "Forget",
+                key="_forget_tokens",
+                on_click=forget_hand_tokens,
+                icon=":material/undo:",
+                help="Go back to the initial tokens drawn from the seed.",
+            )
+            x0 = by_hand
 
     # ----------------------------------------------------------------------- weights
     plain_weights = base.value == "identity" and base.qk == "identity" and base.qk_amp == 0
@@ -783,7 +871,7 @@ def scenario_controls() -> Controls:
         fields.update(qk=qk, qk_eigs=qk_eigs, qk_amp=float(qk_amp), qk_omega=float(qk_omega))
     if x0 is not None and geometry_locked and x0.shape[1] != base.d:
         st.warning(
-            f"This lesson's matrices fix d = {base.d}; the uploaded tokens have d = {x0.shape[1]}. "
+            f"This lesson's matrices fix d = {base.d}; these tokens have d = {x0.shape[1]}. "
             "Using the lesson's initial tokens.",
             icon="⚠️",
         )
@@ -798,6 +886,7 @@ def scenario_controls() -> Controls:
         weights_locked,
         tuple(notes),
         _url_problems([*link_problems, *link.problems]),
+        by_hand is not None,
     )
 
 
@@ -822,21 +911,59 @@ def _build(base: Scenario, fields: dict[str, Any]) -> tuple[Scenario | None, str
         return None, str(exc)
 
 
-def view_picker(has_eigvec: bool, flat: bool) -> str:
-    """Camera preset picker; returns "oblique" | "pole" | "equator" | "eigvec"."""
-    view = st.segmented_control(
-        "View from",
-        VIEWS,
-        default=VIEWS[0],
-        required=True,
-        key="view",
-        disabled=flat,
-        label_visibility="collapsed",
-        help="Camera: 3/4 view, from the pole, from the equator, or along V's top eigenvector. "
-        "Drag the sphere to rotate it; your view is kept when parameters change.",
-        **BIND,
-    )
-    view = view or VIEWS[0]
-    if view == "along V" and not has_eigvec:
-        return "oblique"
-    return VIEW_PRESET[view]
+#: Scenario fields a caption names when they differ from the lesson's, with their labels.
+_SETTING_LABELS: dict[str, str] = {
+    "n": "n",
+    "d": "d",
+    "beta": "β",
+    "n_heads": "heads",
+    "mask": "mask",
+    "attention": "attention",
+    "init": "initial tokens",
+    "pole": "pole",
+    "margin": "margin",
+    "cap_angle": "cap angle",
+    "T": "T",
+    "dt": "dt",
+    "integrator": "integrator",
+    "seed": "seed",
+    "v_eigs": "V's eigenvalues",
+    "v_basis": "V basis",
+    "v_symmetric": "symmetric V",
+    "qk": "QᵀK",
+    "qk_eigs": "QᵀK's eigenvalues",
+    "qk_amp": "QᵀK's time variation",
+    "qk_omega": "ω",
+}
+
+
+def _fmt_setting(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return format(value, "g")
+    if isinstance(value, tuple):
+        return (
+            "(" + fmt_numbers(value) + ")" if all(isinstance(v, int | float) for v in value) else str(value)
+        )
+    return str(value)
+
+
+def setting_changes(lesson: Scenario, now: Scenario, *, by_hand: bool = False) -> list[tuple[str, str, str]]:
+    """(label, lesson's value, current value) of every setting that differs from the lesson's —
+    what a caption must say once the user has moved a control ("lesson settings: β = 9",
+    "now: β = 7")."""
+    out: list[tuple[str, str, str]] = []
+    tokens_given = now.x0 is not None and now.x0 != lesson.x0
+    for name, label in _SETTING_LABELS.items():
+        if tokens_given and name in ("n", "d", "init", "pole", "margin", "cap_angle"):
+            continue
+        before, after = getattr(lesson, name), getattr(now, name)
+        if before != after:
+            out.append((label, _fmt_setting(before), _fmt_setting(after)))
+    if tokens_given:
+        how = "placed by hand" if by_hand else "uploaded"
+        out.insert(0, ("tokens", f"{lesson.n} drawn from the seed", f"{now.n} {how}"))
+    return out

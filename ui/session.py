@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +53,9 @@ CLUSTER_EPS = 1e-2
 CACHE_ENTRIES = 24
 
 METRIC_NAMES = ("diameter (rad)", "min cosine", "clusters", "energy E_β / max")
+#: Fixed y ranges of the bounded curves (an axis that means the same in every lesson).
+METRIC_RANGES = {"diameter (rad)": (0.0, 3.3), "min cosine": (-1.05, 1.05), "energy E_β / max": (0.0, 1.05)}
+CURVE_ROW_HEIGHT = 84
 
 
 @dataclass(frozen=True)
@@ -100,8 +104,16 @@ def _chunks(k: int, n: int, budget: float = 8e6) -> list[slice]:
     return [slice(i, min(k, i + step)) for i in range(0, k, step)]
 
 
-def metric_series(xs: np.ndarray, beta: float, labels: np.ndarray) -> dict[str, np.ndarray]:
-    """The four curves over time, computed in memory-bounded chunks of frames."""
+def metric_series(
+    xs: np.ndarray, beta: float, labels: np.ndarray, ellipsoid: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
+    """The four curves over time, computed in memory-bounded chunks of frames.
+
+    The energy is normalised by its largest possible value on the surface, so it lies in (0, 1]
+    and reaches 1 at consensus: mean_ij e^{β(⟨x_i, x_j⟩ − 1)} on the unit sphere; on the
+    ellipsoid {xᵀPx = 1} the energy of its gradient flow, mean_ij e^{β(⟨x_i, P x_j⟩ − 1)}
+    (⟨x_i, P x_j⟩ ≤ 1 there by Cauchy–Schwarz in the P inner product).
+    """
     k, n, _ = xs.shape
     diam = np.empty(k)
     mcos = np.empty(k)
@@ -110,7 +122,11 @@ def metric_series(xs: np.ndarray, beta: float, labels: np.ndarray) -> dict[str, 
         part = xs[sl].astype(np.float64, copy=False)
         diam[sl] = M.diameter(part)
         mcos[sl] = M.min_cosine(part)
-        energy[sl] = M.interaction_energy(part, beta, normalized=True)
+        if ellipsoid is None:
+            energy[sl] = M.interaction_energy(part, beta, normalized=True)
+        else:  # log E = logsumexp(β⟨x_i, P x_j⟩) − log 2; its maximum is n² e^β / 2
+            log_e = M.log_gradient_energy(part, ellipsoid, beta)
+            energy[sl] = np.exp(log_e + np.log(2.0) - beta - 2 * np.log(n))
     count = labels.max(axis=1).astype(np.int64) + 1
     return dict(zip(METRIC_NAMES, (diam, mcos, count, energy), strict=True))
 
@@ -207,7 +223,8 @@ def build_display(scenario: Scenario, limits: Limits = APP_LIMITS) -> Display:
     labels_all = np.empty((k, n), dtype=np.int16)
     for i in range(k):
         labels_all[i] = M.clusters(xs[i], CLUSTER_EPS)
-    series = metric_series(xs, scenario.beta, labels_all)
+    P = scenario.ellipsoid_matrix()
+    series = metric_series(xs, scenario.beta, labels_all, P)
     final_clusters = int(labels_all[-1].max()) + 1
     if res.status == FAILED:
         verdict, kind, ct = f"The run failed: {res.message}", "failed", None
@@ -227,7 +244,6 @@ def build_display(scenario: Scenario, limits: Limits = APP_LIMITS) -> Display:
             f"d = {d}: the 3D view is the projection on the 3 principal directions of the trajectory "
             f"({explained:.0%} of ‖x‖²); tokens lie inside the ball, not on the sphere."
         )
-    P = scenario.ellipsoid_matrix()
     ellipsoid = P if (P is not None and d <= 3) else None
     top, top_note = _top_eigvec(scenario, basis)
 
@@ -266,7 +282,13 @@ def build_display(scenario: Scenario, limits: Limits = APP_LIMITS) -> Display:
 
 
 def _cached(scenario_json: str) -> Display:
-    return build_display(Scenario.from_json(scenario_json))
+    from ui import budget
+
+    scenario = Scenario.from_json(scenario_json)
+    t0 = time.perf_counter()
+    display = build_display(scenario)
+    budget.record(scenario, time.perf_counter() - t0)  # calibrates the next estimates
+    return display
 
 
 @functools.cache
@@ -320,7 +342,9 @@ def _curves_base(key: str, _display: Display) -> dict[str, Any]:
 
     d = _display
     events = {"consensus": d.consensus_t} if d.consensus_t is not None else None
-    return metric_curves(d.t, d.metrics, current_t=None, events=events, row_height=92).to_dict()
+    return metric_curves(
+        d.t, d.metrics, current_t=None, events=events, row_height=CURVE_ROW_HEIGHT, ranges=METRIC_RANGES
+    ).to_dict()
 
 
 #: The time marker of ``metric_curves(current_t=...)`` (one vertical line per row).
@@ -351,7 +375,9 @@ def _curves_fig(key: str, _display: Display, t_now: float) -> Any:
 
         d = _display
         events = {"consensus": d.consensus_t} if d.consensus_t is not None else None
-        return metric_curves(d.t, d.metrics, current_t=t_now, events=events, row_height=92)
+        return metric_curves(
+            d.t, d.metrics, current_t=t_now, events=events, row_height=CURVE_ROW_HEIGHT, ranges=METRIC_RANGES
+        )
     spec = dict(base)
     layout = dict(base.get("layout", {}))
     marker = [
