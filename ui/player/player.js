@@ -1376,6 +1376,11 @@ class Player {
 
 export default function (component) {
   const { data, parentElement, setStateValue } = component;
+  if (data && data.preload) {
+    // Mounted at the top of a page: fetch and evaluate plotly.js while the server integrates.
+    loadPlotly(data.plotly).catch(() => {});
+    return undefined;
+  }
   let player = parentElement.__adxPlayer;
   if (!player || player.destroyed) {
     performance.mark("adx:mount");
