@@ -38,6 +38,8 @@ BUDGET_SECONDS = 2.0
 #: machine (load average 4–5); used until this process's own micro-benchmark has run.
 DEFAULT_COEFFICIENTS = (0.011, 1.9e-5, 1.8e-11, 7.7e-8)
 SCALE_BOUNDS = (0.5, 20.0)
+MIN_SAMPLES = 3
+MIN_RECORD_SECONDS = 0.1
 SINKHORN_TYPICAL_ITERS = 25
 HISTORY = 16
 DT_CHOICES = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
@@ -134,10 +136,11 @@ class Calibration:
 
     @property
     def scale(self) -> float:
+        """Median of measured/predicted over the recent builds; with fewer than
+        :data:`MIN_SAMPLES` of them, the missing ones count as 1 (one odd run cannot swing it)."""
         with self._lock:
             ratios = list(self._ratios)
-        if not ratios:
-            return 1.0
+        ratios += [1.0] * max(0, MIN_SAMPLES - len(ratios))
         return min(max(statistics.median(ratios), SCALE_BOUNDS[0]), SCALE_BOUNDS[1])
 
     def predict(self, scenario: Scenario) -> float:
@@ -145,9 +148,11 @@ class Calibration:
         return self.scale * self.raw(scenario)
 
     def record(self, scenario: Scenario, seconds: float) -> None:
-        """Feed a measured build time back (runs shorter than 50 ms say little about the rate)."""
+        """Feed a measured build time back. Ignored: builds before the micro-benchmark finished (the
+        process's first builds also pay imports and warm-up) and builds predicted under
+        :data:`MIN_RECORD_SECONDS` (fixed costs and timer noise, not the rate)."""
         raw = self.raw(scenario)
-        if seconds >= 0.05 and raw > 0:
+        if self.benchmarked and raw >= MIN_RECORD_SECONDS and seconds > 0:
             with self._lock:
                 self._ratios.append(seconds / raw)
 

@@ -152,3 +152,75 @@ def test_keys_in_a_text_field_are_not_taken_by_the_player(app_page) -> None:
     page.keyboard.press(" ")
     assert dom_frame(page) == 0
     assert page.locator(PLAYER).first.get_attribute("data-playing") == "false"
+
+
+# ------------------------------------------------------------------------------ §3 one time for the page
+CURSOR_JS = """() => {
+  const gd = document.querySelector('.st-key-curves .js-plotly-plot');
+  const shapes = (gd && gd.layout && gd.layout.shapes) || [];
+  const line = shapes.find((s) => s.line && s.line.color === '#D55E00');
+  return line ? line.x0 : null;
+}"""
+HEATMAP_T_JS = """() => {
+  const gd = document.querySelector('.st-key-heatmap .js-plotly-plot');
+  const title = gd && gd.layout && gd.layout.title && gd.layout.title.text;
+  const m = title && title.match(/t = ([-0-9.e+]+)/);
+  return m ? parseFloat(m[1]) : null;
+}"""
+PLAYER_T_JS = "() => { const p = window.__adxLastPlayer; return p.traj.t[p.frame]; }"
+
+
+def test_a_lesson_opens_at_t0_with_every_token_and_autoplay_plays(app_page) -> None:
+    page = open_explorer(app_page, lesson="metastable")
+    expect(page.locator(PLAYER).first).to_have_attribute("data-source-frame", "0")
+    assert "t = 0.00" in page.locator(".adx-time").first.inner_text()
+    trails = page.evaluate(
+        "() => document.querySelector('.js-adx-plot').data.filter((t) => t.name === 'trails')"
+        ".reduce((n, t) => n + t.x.filter((v) => Number.isFinite(v)).length, 0)"
+    )
+    assert trails == 32  # one point per token: no trail yet, nothing of the ending given away
+    assert page.evaluate(CURSOR_JS) == 0
+    page.goto(app_page.url("", lesson="metastable", autoplay="true"))
+    expect(page.locator(PLAYER).first).to_have_attribute("data-playing", "true")
+    page.wait_for_function(f"() => +document.querySelector('{PLAYER}').dataset.sourceFrame > 5")
+
+
+def test_the_curves_cursor_and_the_heatmap_follow_the_player(app_page) -> None:
+    page = open_explorer(app_page)
+    page.get_by_role("button", name=re.compile(r"^Play")).click()
+    page.wait_for_function(f"() => +document.querySelector('{PLAYER}').dataset.sourceFrame >= 40")
+    # While playing, the cursor moves with the player (throttled reports, no re-integration).
+    page.wait_for_function(f"() => ({CURSOR_JS})() > 1")
+    page.get_by_role("button", name=re.compile(r"^Pause")).click()
+    t_player = page.evaluate(PLAYER_T_JS)
+    page.wait_for_function(f"() => Math.abs(({CURSOR_JS})() - {t_player}) < 1e-3")
+    page.get_by_role("tab", name="Attention").click()
+    page.wait_for_function(f"() => Math.abs(({HEATMAP_T_JS})() - {t_player}) < 0.06")
+    assert page.get_by_text("Heatmap time t").count() == 0  # no second clock on the page
+    app_page.assert_healthy()
+
+
+# ------------------------------------------------------------------------------ §2 the sphere in seconds
+def test_a_spinner_stands_in_until_the_sphere_is_drawn_and_plotly_loads_once(app_page) -> None:
+    page = app_page.page
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url) if "lotly" in r.url.split("/")[-1] else None)
+    held: list = []
+    page.route(re.compile(r"PlotlyChart\.[^/]*\.js$"), lambda route: held.append(route))
+    with page.expect_request(re.compile(r"PlotlyChart\.[^/]*\.js$")):
+        page.goto(app_page.url(""), wait_until="domcontentloaded")
+    loading = page.locator(".adx-loading").first
+    expect(loading).to_be_visible()
+    expect(loading).to_contain_text("Loading the 3D view")
+    assert loading.locator(".adx-spinner").count() == 1
+    assert held, "plotly.js was not requested while the page loads"
+    for route in held:
+        route.continue_()
+    page.unroute(re.compile(r"PlotlyChart\.[^/]*\.js$"))
+    expect(page.locator(PLAYER).first).to_have_attribute("data-ready", "true")
+    expect(loading).to_be_hidden()
+    app_page.wait_idle()
+    assert app_page.ink(page.locator(PLOT).first) > 20_000
+    bundles = {u.split("?")[0] for u in requests if u.endswith(".js")}
+    assert len(bundles) == 1, f"plotly.js loaded more than once: {bundles}"
+    assert page.evaluate("() => typeof window.Plotly.react") == "function"

@@ -1215,6 +1215,12 @@ class Player {
     return p ? this.toScreen(g, p) : null;
   }
 
+  /** Screen position of a data point [x, y, z]: a test hook. */
+  screenOf(p) {
+    const g = this.sceneGeometry();
+    return g ? this.toScreen(g, p) : null;
+  }
+
   /** The surface point under the pixel (clientX, clientY), or null. */
   surfacePoint(clientX, clientY) {
     const g = this.sceneGeometry();
