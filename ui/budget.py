@@ -308,14 +308,122 @@ def _seconds(value: float) -> str:
     return f"{value / 60:.0f} min"
 
 
+# ------------------------------------------------------------------------------------- deep runs
+class RateMeter:
+    """Time of a large run on this server: seconds ≈ overhead + setup·heads·d² + W / rate, with W
+    the field's floating-point operations. ``setup`` (drawing the weight matrices) and ``rate`` come
+    from a one-off micro-benchmark (background thread, at first use); ``rate`` then follows the
+    median of this process's recent runs. Thread-safe."""
+
+    def __init__(
+        self,
+        rate: float,
+        setup: float,
+        overhead: float = 0.3,
+        runner: Callable[[Scenario], float] | None = None,
+    ) -> None:
+        self._lock = threading.Lock()
+        self._rate, self._setup, self.overhead = float(rate), float(setup), float(overhead)
+        self._rates: deque[float] = deque(maxlen=8)
+        self.benchmarked = False
+        self._done = threading.Event()
+        if runner is None:
+            self._done.set()
+        else:
+            threading.Thread(target=self.benchmark, args=(runner,), name="adx-rate", daemon=True).start()
+
+    def ready(self, timeout: float = 15.0) -> bool:
+        """Wait (at most ``timeout`` s) for the micro-benchmark: an estimate from the defaults could
+        start a run that takes ten times longer on a busy server."""
+        return self._done.wait(timeout)
+
+    @staticmethod
+    def work(scenario: Scenario) -> tuple[float, float]:
+        """(field flops, setup units = heads · d²) of a scenario."""
+        flops = estimated_evaluations(scenario) * work_per_evaluation(
+            scenario.n, scenario.d, scenario.n_heads
+        )
+        return float(flops), float(scenario.n_heads * scenario.d**2)
+
+    @property
+    def rate(self) -> float:
+        """Field flops per second on this server now."""
+        with self._lock:
+            rates = list(self._rates)
+            base = self._rate
+        return statistics.median(rates) if rates else base
+
+    def estimate(self, scenario: Scenario) -> float:
+        flops, units = self.work(scenario)
+        with self._lock:
+            setup = self._setup
+        return self.overhead + setup * units + flops / self.rate
+
+    def record(self, scenario: Scenario, seconds: float) -> None:
+        """Feed back the measured wall time of a whole run (set-up, integration, diagnostics)."""
+        flops, units = self.work(scenario)
+        with self._lock:
+            spent = seconds - self.overhead - self._setup * units
+            if spent > 0.05 and flops > 0:
+                self._rates.append(flops / spent)
+
+    def benchmark(self, runner: Callable[[Scenario], float]) -> None:
+        """Time ``runner`` (returns seconds) on a set-up-bound and a flop-bound small run."""
+        setup_run = Scenario(n=16, d=768, n_heads=2, qk="gaussian", value="gaussian", T=0.25, dt=0.25,
+                             frames=2, integrator="euler", dtype="float32")  # fmt: skip
+        flop_run = setup_run.replace(n=256, T=1.0, frames=3)  # GPT-2's d: the same BLAS shapes
+        try:
+            units = self.work(setup_run)[1]
+            setup = max(runner(setup_run), 1e-4) / units
+            flops = self.work(flop_run)[0]
+            spent = runner(flop_run) - setup * units
+        except Exception:  # stay with the defaults
+            log.exception("rate micro-benchmark failed")
+            self._done.set()
+            return
+        with self._lock:
+            self._setup = setup
+            if spent > 0.005:
+                self._rate = flops / spent
+            self.benchmarked = True
+        self._done.set()
+
+
+def _time_deep_run(scenario: Scenario) -> float:
+    from dynamics import deep
+
+    t0 = time.perf_counter()
+    deep.run(scenario)
+    return time.perf_counter() - t0
+
+
+#: Field flops/s (float32) and seconds per heads·d² of weight set-up, measured on an idle 2-core
+#: machine; stand-ins until this process's micro-benchmark has run.
+DEEP_DEFAULT_RATE, DEEP_DEFAULT_SETUP = 1.2e11, 6.0e-8
+
+
+@functools.cache
+def deep_meter() -> RateMeter:
+    """The process-wide meter of the Deep page (its micro-benchmark starts on first use)."""
+    return RateMeter(DEEP_DEFAULT_RATE, DEEP_DEFAULT_SETUP, runner=_time_deep_run)
+
+
+def plain_seconds(value: float) -> str:
+    """ "≈ 4 s", "≈ 82 s", "≈ 3 min" — an estimate in words."""
+    return "≈ " + _seconds(value)
+
+
 __all__ = [
     "BUDGET_SECONDS",
     "Assessment",
     "Calibration",
+    "RateMeter",
     "assess",
     "calibration",
+    "deep_meter",
     "describe",
     "features",
+    "plain_seconds",
     "record",
     "suggestions",
 ]
