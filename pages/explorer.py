@@ -360,7 +360,11 @@ def _image(scenario: Scenario, display: session.Display, fmt: str, title: str) -
         return exports.error_image(str(exc), fmt)
 
 
-IMAGE_KEY = "_export_image"
+IMAGE_KEY, RENDER_KEY = "_export_image", "_render_request"
+
+
+def _request_render() -> None:
+    st.session_state[RENDER_KEY] = True
 
 
 def image_exports(scenario: Scenario, display: session.Display, title: str, columns: list[Any]) -> None:
@@ -374,14 +378,17 @@ def image_exports(scenario: Scenario, display: session.Display, title: str, colu
         ss.pop(IMAGE_KEY, None)
     slots = (columns[1].empty(), columns[2].empty())
     if ready is None:
-        if not slots[0].button(
+        # A callback, not the button's return value: it survives any rerun before the panel draws.
+        slots[0].button(
             "Render PNG + SVG",
             icon=":material/image:",
             width="stretch",
             key="_render_images",
+            on_click=_request_render,
             disabled=unavailable is not None,
             help=unavailable or "Rendered on the server by kaleido (≈ 1 s; the first one a few seconds).",
-        ):
+        )
+        if not ss.pop(RENDER_KEY, False):
             return
         with st.status("Rendering the images…", expanded=False) as box:
             images = {}
@@ -403,7 +410,6 @@ def image_exports(scenario: Scenario, display: session.Display, title: str, colu
         )
 
 
-@st.fragment
 def export_panel(scenario: Scenario, display: session.Display, title: str) -> None:
     with st.expander("Static view / export", expanded=False, key="grp_export"):
         # The static figure costs ~0.1 s to build per scenario and ~170 kB per rerun on the wire:

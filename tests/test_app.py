@@ -554,3 +554,69 @@ def test_causal_sinkhorn_is_refused_with_a_reason_not_a_traceback():
     assert any("doubly stochastic" in e.value or "identity" in e.value for e in at.error), [
         e.value for e in at.error
     ]
+
+
+# --------------------------------------------------------------------------------------- words
+def test_the_caption_says_what_differs_from_the_lesson() -> None:
+    at = run_app(lesson="metastable")
+    caption = next(c.value for c in at.caption if "On the circle" in c.value)
+    assert "Lesson settings" not in caption
+    at.slider(key="beta").set_value(7.0).run()
+    caption = next(c.value for c in at.caption if "On the circle" in c.value)
+    assert "**Lesson settings:** β = 9" in caption and "**now:** β = 7" in caption
+    assert "modified" in at.markdown[0].value
+
+
+def test_hand_placed_tokens_from_a_link_become_x0_and_a_bad_link_is_named() -> None:
+    from ui.token_link import decode, encode
+
+    hemisphere = next(p for p in PRESETS if p.key == "hemisphere")
+    x = np.array([[1.0, 0.0, 0.2], [0.0, 1.0, 0.3], [-1.0, 0.2, 0.1], [0.1, -1.0, 0.4], [0.0, 0.0, -1.0]])
+    code = encode(x)
+    at = run_app(lesson="hemisphere", tokens=code)
+    shown = shown_scenario(at)
+    np.testing.assert_allclose(np.array(shown.x0), decode(code), atol=1e-12)  # exactly the link's tokens
+    assert shown.n == 5 and shown.n_heads == hemisphere.scenario.n_heads
+    assert at.slider(key="n").disabled
+    assert any("5 tokens placed by hand" in c.value for c in at.caption)
+    assert any("now:** tokens = 5 placed by hand" in c.value for c in at.caption)
+    at.button(key="_forget_tokens").click().run()
+    assert shown_scenario(at).x0 is None and shown_scenario(at).n == hemisphere.scenario.n
+    bad = run_app(lesson="hemisphere", tokens="3AB!")
+    assert any("tokens=3AB!" in e.value and "base64url" in e.value for e in bad.error)
+    assert shown_scenario(bad).x0 is None  # the lesson's tokens, and a message
+
+
+def test_a_lesson_switch_forgets_hand_placed_tokens() -> None:
+    from ui.token_link import encode
+
+    at = run_app(tokens=encode(np.eye(3)))
+    assert shown_scenario(at).n == 3
+    at.selectbox(key="_lesson").set_value("metastable").run()
+    assert shown_scenario(at).x0 is None and "tokens" not in at.query_params
+
+
+def test_energy_axis_means_the_same_on_the_ellipsoid_lesson() -> None:
+    """ "energy E_β / max" reached 20 on the ellipsoid lesson. On {xᵀPx = 1}, ⟨x_i, P x_j⟩ ≤ 1
+    (Cauchy–Schwarz in the P inner product): the normalised energy lies in (0, 1], = 1 exactly at
+    consensus; and its gradient flow makes it non-decreasing."""
+    from ui.session import metric_series
+
+    P = np.diag([4.0, 1.0, 0.2])
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(5, 24, 3))
+    x /= np.sqrt(np.einsum("kni,ij,knj->kn", x, P, x))[..., None]  # onto the ellipsoid
+    labels = np.zeros((5, 24), dtype=np.int16)
+    energy = metric_series(x, 1.0, labels, P)["energy E_β / max"]
+    assert np.all(energy > 0) and np.all(energy <= 1 + 1e-12)
+    same = np.repeat(x[:, :1], 24, axis=1)
+    assert metric_series(same, 1.0, labels, P)["energy E_β / max"] == pytest.approx(np.ones(5))
+    at = run_app(lesson="ellipsoid-gradient")
+    row = next(
+        i for i, a in enumerate(chart(at, "curves").layout.annotations) if a.text == "energy E_β / max"
+    )
+    axis = chart(at, "curves").layout[f"yaxis{row + 1}" if row else "yaxis"]
+    assert list(axis.range) == [0.0, 1.05]
+    curve = next(tr for tr in chart(at, "curves").data if tr.name == "energy E_β / max")
+    y = _array(curve.y)
+    assert y.max() <= 1 + 1e-9 and np.all(np.diff(y) >= -1e-9)  # bounded, and never decreases
