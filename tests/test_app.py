@@ -620,3 +620,15 @@ def test_energy_axis_means_the_same_on_the_ellipsoid_lesson() -> None:
     curve = next(tr for tr in chart(at, "curves").data if tr.name == "energy E_β / max")
     y = _array(curve.y)
     assert y.max() <= 1 + 1e-9 and np.all(np.diff(y) >= -1e-9)  # bounded, and never decreases
+
+
+def test_hide_flags_reach_the_players_own_buttons() -> None:
+    at = run_app(hide="view,trails,edit")
+    assert player_payload(at)["hide"] == ["edit", "trails", "view"]
+    assert not at.error  # known names
+    views = {v["id"]: v for v in player_payload(run_app())["views"]}
+    assert list(views) == ["oblique", "pole", "equator", "eigvec"]
+    assert views["eigvec"]["camera"] is None and views["eigvec"]["reason"]  # V = I: no direction
+    linked = player_payload(run_app(view="pole", trails="false"))
+    assert linked["view"] == "pole" and linked["trails"] is False
+    assert player_payload(run_app(view="along V"))["view"] == "eigvec"  # the old links still work

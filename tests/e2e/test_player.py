@@ -224,3 +224,33 @@ def test_a_spinner_stands_in_until_the_sphere_is_drawn_and_plotly_loads_once(app
     bundles = {u.split("?")[0] for u in requests if u.endswith(".js")}
     assert len(bundles) == 1, f"plotly.js loaded more than once: {bundles}"
     assert page.evaluate("() => typeof window.Plotly.react") == "function"
+
+
+# ------------------------------------------------------------------------------ views and trails
+def test_view_buttons_and_trails_switch_act_at_once_and_go_into_the_link(app_page) -> None:
+    page = open_explorer(app_page)
+    page.locator('.adx-views button[data-view="pole"]').click()
+    page.wait_for_function(
+        "() => { const s = document.querySelector('.js-adx-plot')._fullLayout.scene._scene.getCamera();"
+        " return Math.abs(s.eye.x) < 1e-3 && Math.abs(s.eye.y) < 1e-3 && s.eye.z > 1; }"
+    )
+    page.wait_for_url(re.compile(r"[?&]view=pole\b"))
+    expect(page.locator('.adx-views button[data-view="pole"]')).to_have_attribute("aria-pressed", "true")
+    page.locator(".adx-views .adx-trails").click()
+    page.wait_for_url(re.compile(r"[?&]trails=false\b"))
+    page.get_by_role("button", name=re.compile(r"Go to start")).click()
+    page.get_by_role("button", name=re.compile(r"Step forward")).click()
+    segments = page.evaluate(
+        "() => document.querySelector('.js-adx-plot').data.filter((t) => t.name === 'trails')"
+        ".reduce((n, t) => n + t.x.length, 0)"
+    )
+    assert segments == 0  # trails off: no path drawn
+    app_page.wait_idle()
+    other = page.context.new_page()
+    try:
+        other.goto(page.url)
+        expect(other.locator(PLAYER).first).to_have_attribute("data-ready", "true")
+        expect(other.locator('.adx-views button[data-view="pole"]')).to_have_attribute("aria-pressed", "true")
+        expect(other.locator(".adx-views .adx-trails")).to_have_attribute("aria-pressed", "false")
+    finally:
+        other.close()
