@@ -12,7 +12,7 @@ from ui import budget
 
 BASE = DEFAULT_PRESET.scenario
 #: A model whose seconds are exactly the feature sum (c₀ = 0, 1 µs per evaluation, …).
-COEF = (0.0, 1e-6, 1e-11, 1e-7)
+COEF = (0.0, 1e-6, 1e-11, 1e-7, 1e-8)
 
 
 def model(scale_samples: tuple[float, ...] = ()) -> budget.Calibration:

@@ -7,10 +7,10 @@ explorer's whole per-scenario build (integration, metric curves, cluster labels,
 no mathematics of the dynamics — and pages call only :func:`assess`, :func:`record` and
 :func:`calibration`, so pointing them at the engine later changes this module alone.
 
-The model: seconds ≈ scale × (c₀ + c₁·E + c₂·W + c₃·F·n²·(1 + (n/256)²)) with E field evaluations
+The model: seconds ≈ scale × (c₀ + c₁·E + c₂·W + c₃·F·n²·(1 + (n/256)²) + c₄·d³) with E evaluations
 (``dynamics.limits.estimated_evaluations`` × heads), W the field's floating-point operations
 (``estimated_evaluations × work_per_evaluation``) and F saved frames. The coefficients come from a
-one-off micro-benchmark of four small builds (≈ 0.5 s on 2 cores, in a background thread at first
+one-off micro-benchmark of five small builds (≈ 0.5 s on 2 cores, in a background thread at first
 use; until it finishes, coefficients measured on a busy 2-core machine stand in); ``scale`` is the
 median of measured/predicted over this process's last builds, so a loaded server estimates longer.
 """
@@ -34,45 +34,46 @@ log = logging.getLogger(__name__)
 
 #: The explorer refuses a scenario whose estimate is above this (seconds on this server).
 BUDGET_SECONDS = 2.0
-#: Coefficients (c₀ s, c₁ s/evaluation, c₂ s/flop, c₃ s per frame·n²) measured on a busy 2-core
+#: Coefficients (c₀ s, c₁ s/evaluation, c₂ s/flop, c₃ s per frame·n², c₄ s per d³) measured on a busy 2-core
 #: machine (load average 4–5); used until this process's own micro-benchmark has run.
-DEFAULT_COEFFICIENTS = (0.011, 1.9e-5, 1.8e-11, 7.7e-8)
+DEFAULT_COEFFICIENTS = (0.011, 1.9e-5, 1.8e-11, 7.7e-8, 2.0e-8)
 SCALE_BOUNDS = (0.5, 20.0)
 MIN_SAMPLES = 3
 MIN_RECORD_SECONDS = 0.1
 SINKHORN_TYPICAL_ITERS = 25
+SINKHORN_WEIGHT = 0.7
 HISTORY = 16
 DT_CHOICES = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
 
 
-def features(scenario: Scenario) -> tuple[float, float, float, float]:
-    """(1, E, W, F·n²·(1 + (n/256)²)) of the timing model (the per-frame work — curves, cluster
-    labels, theorem cards — grows faster than n² once the n×n arrays leave the caches)."""
+def features(scenario: Scenario) -> tuple[float, float, float, float, float]:
+    """(1, E, W, F·n²·(1 + (n/256)²), d³) of the timing model (the per-frame work — curves, cluster
+    labels, theorem cards — grows faster than n² once the n×n arrays leave the caches; d³: the
+    d×d eigendecompositions of the 3D view's PCA and of the theorem cards)."""
     evals = float(estimated_evaluations(scenario))
     flops = evals * work_per_evaluation(scenario.n, scenario.d, scenario.n_heads)
-    if scenario.attention == "sinkhorn":  # typical iteration counts, not the cap (the engine's limit)
-        flops += (
-            evals
-            * scenario.n_heads
-            * min(scenario.sinkhorn_iters, SINKHORN_TYPICAL_ITERS)
-            * 20.0
-            * scenario.n**2
-        )
+    evaluations = evals * scenario.n_heads
+    if scenario.attention == "sinkhorn":  # typical iteration counts (the cap is the engine's limit):
+        # one iteration ≈ SINKHORN_WEIGHT field evaluations at n = 32, growing like n² (measured)
+        iters = min(scenario.sinkhorn_iters, SINKHORN_TYPICAL_ITERS)
+        evaluations += evals * scenario.n_heads * iters * SINKHORN_WEIGHT * (scenario.n / 32.0) ** 2
     n = float(scenario.n)
-    return 1.0, evals * scenario.n_heads, flops, scenario.frames * n * n * (1.0 + (n / 256.0) ** 2)
+    post = scenario.frames * n * n * (1.0 + (n / 256.0) ** 2)
+    return 1.0, evaluations, flops, post, float(scenario.d) ** 3
 
 
-# The micro-benchmark: four small builds, each dominated by one term of the model.
+# The micro-benchmark: five small builds, each dominated by one term of the model.
 _BENCH = (
     Scenario(n=2, d=3, T=0.1, dt=0.05, frames=2, integrator="euler", seed=1),
     Scenario(n=6, d=3, T=20.0, dt=0.01, frames=11, integrator="euler", seed=1),
     Scenario(n=160, d=3, n_heads=4, T=0.5, dt=0.05, frames=3, integrator="rk4", seed=1),
     Scenario(n=160, d=3, T=0.4, dt=0.01, frames=41, integrator="euler", seed=1),
+    Scenario(n=6, d=160, T=0.2, dt=0.1, frames=3, integrator="euler", seed=1),
 )
 
 
 def _solve(rows: Sequence[Sequence[float]], times: Sequence[float]) -> tuple[float, ...] | None:
-    """Non-negative least squares for the four coefficients (None if it fails)."""
+    """Non-negative least squares for the model's coefficients (None if it fails)."""
     try:
         import numpy as np
         from scipy.optimize import nnls
