@@ -206,44 +206,52 @@ def _heads(h: int) -> str:
     return f"{h} head" + ("" if h == 1 else "s")
 
 
-def suggestions(
-    scenario: Scenario, predict: Callable[[Scenario], float], budget: float = BUDGET_SECONDS
-) -> tuple[str, ...]:
-    """The nearest settings that would run, in plain words: fewer tokens (at the same heads and
-    horizon), a larger step, fewer heads, a shorter horizon, a smaller dimension."""
-    s = scenario
+def _single_changes(s: Scenario, fits: Callable[..., bool]) -> list[str]:
+    """One setting changed at a time: fewer tokens (same heads and horizon), a larger step, fewer
+    heads, a shorter horizon, a smaller dimension — each at its nearest value that runs."""
     out: list[str] = []
     if s.x0 is None and s.n > 2:
-        n_max = _largest(2, s.n - 1, lambda v: _fits(s, predict, budget, n=v))
+        n_max = _largest(2, s.n - 1, lambda v: fits(n=v))
         if n_max is not None:
             out.append(f"n ≤ {n_max} at {_heads(s.n_heads)} and T = {s.T:g}")
     if s.integrator != "adaptive":
-        for dt in DT_CHOICES:
-            if dt > s.dt and _fits(s, predict, budget, dt=dt):
-                out.append(f"raise dt to {dt:g}")
-                break
+        dt = next((dt for dt in DT_CHOICES if dt > s.dt and fits(dt=dt)), None)
+        if dt is not None:
+            out.append(f"raise dt to {dt:g}")
     if s.heads is None and s.n_heads > 1:
-        h_max = _largest(1, s.n_heads - 1, lambda v: _fits(s, predict, budget, n_heads=v))
+        h_max = _largest(1, s.n_heads - 1, lambda v: fits(n_heads=v))
         if h_max is not None:
             out.append(f"{_heads(h_max)} at n = {s.n}")
-    if s.T > 1:
-        t_max = _largest(1, int(s.T) - 1, lambda v: _fits(s, predict, budget, T=float(v)))
-        if t_max is not None:
-            out.append(f"T ≤ {t_max}")
+    t_max = _largest(1, int(s.T) - 1, lambda v: fits(T=float(v))) if s.T > 1 else None
+    if t_max is not None:
+        out.append(f"T ≤ {t_max}")
     plain = s.x0 is None and s.heads is None and s.P is None and s.v_eigs is None and s.qk_eigs is None
-    if plain and s.pole is None and s.d > 3:
-        d_max = _largest(3, s.d - 1, lambda v: _fits(s, predict, budget, d=v))
-        if d_max is not None:
-            out.append(f"d ≤ {d_max}")
-    if not out and s.x0 is None and s.n > 2 and s.integrator != "adaptive":
-        # Nothing single works: fewer tokens together with a larger step.
-        for dt in DT_CHOICES:
-            if dt <= s.dt:
-                continue
-            n_max = _largest(2, s.n - 1, lambda v, dt=dt: _fits(s, predict, budget, n=v, dt=dt))
-            if n_max is not None and n_max >= min(8, s.n - 1):
-                out.append(f"n ≤ {n_max} with dt = {dt:g}")
-                break
+    d_max = _largest(3, s.d - 1, lambda v: fits(d=v)) if plain and s.pole is None and s.d > 3 else None
+    if d_max is not None:
+        out.append(f"d ≤ {d_max}")
+    return out
+
+
+def _tokens_and_step(s: Scenario, fits: Callable[..., bool]) -> list[str]:
+    """When nothing single works: fewer tokens together with a larger step."""
+    if s.x0 is not None or s.n <= 2 or s.integrator == "adaptive":
+        return []
+    for dt in (dt for dt in DT_CHOICES if dt > s.dt):
+        n_max = _largest(2, s.n - 1, lambda v, dt=dt: fits(n=v, dt=dt))
+        if n_max is not None and n_max >= min(8, s.n - 1):
+            return [f"n ≤ {n_max} with dt = {dt:g}"]
+    return []
+
+
+def suggestions(
+    scenario: Scenario, predict: Callable[[Scenario], float], budget: float = BUDGET_SECONDS
+) -> tuple[str, ...]:
+    """The nearest settings that would run, in plain words (at most three)."""
+
+    def fits(**change: object) -> bool:
+        return _fits(scenario, predict, budget, **change)
+
+    out = _single_changes(scenario, fits) or _tokens_and_step(scenario, fits)
     return tuple(out[:3])
 
 

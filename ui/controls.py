@@ -533,6 +533,22 @@ def _uploaded_tokens(notes: list[str]) -> Any:
     return x0
 
 
+@dataclass
+class _Sidebar:
+    """What the widget groups share while the sidebar is drawn."""
+
+    preset: Preset
+    weights_locked: bool
+    geometry_locked: bool
+    by_hand: Any  # hand-placed tokens (n, d) or None
+    notes: list[str] = field(default_factory=list)
+    link_problems: list[str] = field(default_factory=list)
+
+    @property
+    def base(self) -> Scenario:
+        return self.preset.scenario
+
+
 def scenario_controls() -> Controls:
     """Draw the sidebar controls and return the scenario they describe (or the engine's error)."""
     _snapshot_url()
@@ -543,12 +559,48 @@ def scenario_controls() -> Controls:
     hide_css = lesson_link.hide_css(link.hidden - lesson_link.PAGE_PARTS)
     if hide_css:
         st.html(hide_css)
-    notes: list[str] = []
-    link_problems: list[str] = [tokens_problem] if tokens_problem else []
-    keys = list(LESSONS)
+    preset = _lesson_picker()
+    base = preset.scenario
+    ctx = _Sidebar(
+        preset,
+        weights_locked=base.heads is not None or base.value == "gaussian",
+        geometry_locked=base.P is not None or base.heads is not None,
+        by_hand=hand_tokens(),
+        link_problems=[tokens_problem] if tokens_problem else [],
+    )
+    _write_tokens_to_url()
+    _lesson_buttons()
+    fields, d = _model_group(ctx)
+    lv = lesson_values(preset, d)
+    tokens, x0 = _tokens_group(ctx, lv, d)
+    fields.update(tokens)
+    fields.update(_weights_group(ctx, lv, d))
+    fields.update(_solver_group(lv))
+    if x0 is not None and ctx.geometry_locked and x0.shape[1] != base.d:
+        st.warning(
+            f"This lesson's matrices fix d = {base.d}; these tokens have d = {x0.shape[1]}. "
+            "Using the lesson's initial tokens.",
+            icon="⚠️",
+        )
+    elif x0 is not None:
+        fields = _with_tokens(fields, x0)
+    _state()["_d_prev"] = d
+    scenario, error = _build(base, fields)
+    return Controls(
+        preset,
+        scenario,
+        error,
+        ctx.weights_locked,
+        tuple(ctx.notes),
+        _url_problems([*ctx.link_problems, *link.problems]),
+        ctx.by_hand is not None,
+    )
+
+
+def _lesson_picker() -> Preset:
     lesson_key = st.selectbox(
         "Lesson",
-        keys,
+        list(LESSONS),
         format_func=lesson_title,
         key="_lesson",
         on_change=_on_lesson,
@@ -557,12 +609,10 @@ def scenario_controls() -> Controls:
     )
     preset = LESSONS.get(lesson_key, DEFAULT_PRESET)
     _write_lesson_to_url(preset.key)
-    base = preset.scenario
-    weights_locked = base.heads is not None or base.value == "gaussian"
-    geometry_locked = base.P is not None or base.heads is not None
-    by_hand = hand_tokens()
-    _write_tokens_to_url()
+    return preset
 
+
+def _lesson_buttons() -> None:
     b1, b2 = st.columns(2)
     b1.button(
         "Reset",
@@ -581,28 +631,36 @@ def scenario_controls() -> Controls:
         help="Draw new random tokens and weights (same parameters).",
     )
 
-    # ----------------------------------------------------------------------- model
-    lv = lesson_values(preset)
+
+def _model_group(ctx: _Sidebar) -> tuple[dict[str, Any], int]:
+    """n, β, d, heads, mask, attention → (Scenario fields, d)."""
+    base, by_hand = ctx.base, ctx.by_hand is not None
+    lv = lesson_values(ctx.preset)
+    fields: dict[str, Any] = {}
     with _group("Model", True, "model"):
-        n = st.slider(
-            "n (tokens)",
-            *N_RANGE,
-            value=lv["n"],
-            key="n",
-            disabled=by_hand is not None,
-            help="Number of tokens x₁ … x_n (particles on the sphere)."
-            + (" Set by the tokens placed by hand." if by_hand is not None else ""),
-            **BIND,
+        fields["n"] = int(
+            st.slider(
+                "n (tokens)",
+                *N_RANGE,
+                value=lv["n"],
+                key="n",
+                disabled=by_hand,
+                help="Number of tokens x₁ … x_n (particles on the sphere)."
+                + (" Set by the tokens placed by hand." if by_hand else ""),
+                **BIND,
+            )
         )
-        beta = st.slider(
-            "β (inverse temperature)",
-            *BETA_RANGE,
-            value=lv["beta"],
-            step=0.1,
-            key="beta",
-            help="Scales the scores β⟨x_i, QᵀK x_j⟩: small β → uniform attention, large β → "
-            "local attention and long-lived clusters.",
-            **BIND,
+        fields["beta"] = float(
+            st.slider(
+                "β (inverse temperature)",
+                *BETA_RANGE,
+                value=lv["beta"],
+                step=0.1,
+                key="beta",
+                help="Scales the scores β⟨x_i, QᵀK x_j⟩: small β → uniform attention, large β → "
+                "local attention and long-lived clusters.",
+                **BIND,
+            )
         )
         d = st.number_input(
             "d (dimension)",
@@ -612,26 +670,29 @@ def scenario_controls() -> Controls:
             step=1,
             key="d",
             on_change=_on_d,
-            disabled=geometry_locked or by_hand is not None,
+            disabled=ctx.geometry_locked or by_hand,
             help="Ambient dimension: 2 → the circle, 3 → the sphere, > 3 → a 3D PCA projection."
-            + (" This lesson's matrices fix d." if geometry_locked else "")
-            + (" Set by the tokens placed by hand." if by_hand is not None else ""),
+            + (" This lesson's matrices fix d." if ctx.geometry_locked else "")
+            + (" Set by the tokens placed by hand." if by_hand else ""),
             **BIND,
         )
-        d = int(d) if not geometry_locked else base.d
+        d = int(d) if not ctx.geometry_locked else base.d
+        fields["d"] = d
         if _state().get("_d_prev") is None:
             _state()["_d_prev"] = d
-        lv = lesson_values(preset, d)
+        lv = lesson_values(ctx.preset, d)
         n_heads = st.slider(
             "Heads",
             *HEADS_RANGE,
             value=min(max(lv["n_heads"], 1), HEADS_RANGE[1]),
             key="n_heads",
-            disabled=weights_locked,
+            disabled=ctx.weights_locked,
             help="Number of attention heads; their velocities add up.",
             **BIND,
         )
-        mask = st.radio(
+        if not ctx.weights_locked:
+            fields["n_heads"] = int(n_heads)
+        fields["mask"] = st.radio(
             "Mask",
             ("none", "causal"),
             index=("none", "causal").index(lv["mask"]),
@@ -640,7 +701,7 @@ def scenario_controls() -> Controls:
             help="causal: token i attends only to tokens j ≤ i.",
             **BIND,
         )
-        attention = st.selectbox(
+        fields["attention"] = st.selectbox(
             "Attention",
             ATTENTION_KINDS,
             index=ATTENTION_KINDS.index(lv["attention"]),
@@ -649,8 +710,57 @@ def scenario_controls() -> Controls:
             "exp(−β‖Qx−Ky‖²); sinkhorn: doubly stochastic (no causal mask); sigmoid: σ(score)/n.",
             **BIND,
         )
+    return fields, d
 
-    # ----------------------------------------------------------------------- initial tokens
+
+def _pole_fields(lv: dict[str, Any], init: str, d: int, base: Scenario) -> dict[str, Any]:
+    """Pole, margin and cap angle of a hemisphere / cap start (drawn only for those)."""
+    fields: dict[str, Any] = {}
+    if init not in ("hemisphere", "cap"):
+        if base.pole is not None and len(base.pole) != d:
+            fields["pole"] = None
+        return fields
+    pole = st.radio(
+        "Pole",
+        POLES,
+        index=POLES.index(lv["pole"]),
+        key="pole",
+        horizontal=True,
+        help="Centre of the hemisphere / cap: the north pole e_d or the first axis e₁.",
+        **BIND,
+    )
+    fields["pole"] = None if pole == "north" else (1.0,) + (0.0,) * (d - 1)
+    if init == "hemisphere":
+        fields["margin"] = float(
+            st.slider(
+                "Margin",
+                0.0,
+                0.9,
+                value=lv["margin"],
+                step=0.05,
+                key="margin",
+                help="Every token has ⟨x_i, pole⟩ ≥ margin (0: the whole open hemisphere).",
+                **BIND,
+            )
+        )
+    else:
+        fields["cap_angle"] = float(
+            st.slider(
+                "Cap angle (rad)",
+                0.05,
+                3.1,
+                value=lv["cap_angle"],
+                step=0.05,
+                key="cap_angle",
+                help="Half-angle of the cap around the pole (π/2 = a hemisphere).",
+                **BIND,
+            )
+        )
+    return fields
+
+
+def _tokens_group(ctx: _Sidebar, lv: dict[str, Any], d: int) -> tuple[dict[str, Any], Any]:
+    """The initial tokens → (Scenario fields, explicit tokens x0 or None)."""
     with _group("Initial tokens", True, "tokens"):
         init = st.selectbox(
             "Initial tokens",
@@ -662,53 +772,23 @@ def scenario_controls() -> Controls:
             "(in no open hemisphere) · evenly on a great circle.",
             **BIND,
         )
-        pole = margin = cap_angle = None
-        if init in ("hemisphere", "cap"):
-            pole = st.radio(
-                "Pole",
-                POLES,
-                index=POLES.index(lv["pole"]),
-                key="pole",
-                horizontal=True,
-                help="Centre of the hemisphere / cap: the north pole e_d or the first axis e₁.",
+        fields: dict[str, Any] = {"init": init, **_pole_fields(lv, init, d, ctx.base)}
+        fields["seed"] = int(
+            st.number_input(
+                "Seed",
+                min_value=0,
+                max_value=2**32 - 1,
+                value=lv["seed"],
+                step=1,
+                key="seed",
+                help="Random seed of the initial tokens and of the random weights.",
                 **BIND,
             )
-            if init == "hemisphere":
-                margin = st.slider(
-                    "Margin",
-                    0.0,
-                    0.9,
-                    value=lv["margin"],
-                    step=0.05,
-                    key="margin",
-                    help="Every token has ⟨x_i, pole⟩ ≥ margin (0: the whole open hemisphere).",
-                    **BIND,
-                )
-            else:
-                cap_angle = st.slider(
-                    "Cap angle (rad)",
-                    0.05,
-                    3.1,
-                    value=lv["cap_angle"],
-                    step=0.05,
-                    key="cap_angle",
-                    help="Half-angle of the cap around the pole (π/2 = a hemisphere).",
-                    **BIND,
-                )
-        seed = st.number_input(
-            "Seed",
-            min_value=0,
-            max_value=2**32 - 1,
-            value=lv["seed"],
-            step=1,
-            key="seed",
-            help="Random seed of the initial tokens and of the random weights.",
-            **BIND,
         )
-        x0 = _uploaded_tokens(notes)
-        if by_hand is not None:
+        x0 = _uploaded_tokens(ctx.notes)
+        if ctx.by_hand is not None:
             c1, c2 = st.columns([3, 2], vertical_alignment="center")
-            c1.caption(f"{len(by_hand)} tokens placed by hand (in the link).")
+            c1.caption(f"{len(ctx.by_hand)} tokens placed by hand (in the link).")
             c2.button(
                 "Forget",
                 key="_forget_tokens",
@@ -716,47 +796,56 @@ def scenario_controls() -> Controls:
                 icon=":material/undo:",
                 help="Go back to the initial tokens drawn from the seed.",
             )
-            x0 = by_hand
+            x0 = ctx.by_hand
+    return fields, x0
 
-    # ----------------------------------------------------------------------- weights
+
+def _v_spectrum(ctx: _Sidebar, lv: dict[str, Any], d: int) -> tuple[float, ...]:
+    """V's eigenvalues: one slider each up to d = 4, a text field beyond."""
+    if d > MAX_SLIDER_EIGS:
+        return _text_numbers(
+            "V eigenvalues",
+            "v_eigs",
+            lv["v_eigs"],
+            d,
+            f"The {d} eigenvalues of V, comma-separated (e.g. 2, -0.5, 1, …).",
+            ctx.notes,
+            resize(lesson_v_eigs(ctx.preset), d),
+        )
+    problem = _v_eigs_link_for_small_d(d)
+    if problem:
+        ctx.link_problems.append(problem)
+    return tuple(
+        st.slider(
+            f"λ{i + 1}(V)",
+            *EIG_RANGE,
+            value=float(lv[f"v_eig{i + 1}"]),
+            step=0.1,
+            key=f"v_eig{i + 1}",
+            disabled=ctx.weights_locked,
+            help=f"Eigenvalue {i + 1} of the value matrix V (all 1 with the identity basis: V = I).",
+            **BIND,
+        )
+        for i in range(d)
+    )
+
+
+def _weights_group(ctx: _Sidebar, lv: dict[str, Any], d: int) -> dict[str, Any]:
+    """V's spectrum and basis, QᵀK and its time variation → Scenario fields (none when the lesson
+    fixes its matrices)."""
+    base, locked = ctx.base, ctx.weights_locked
     plain_weights = base.value == "identity" and base.qk == "identity" and base.qk_amp == 0
-    with _group("Weights V and QᵀK", not (weights_locked or plain_weights), "weights"):
-        if weights_locked:
+    with _group("Weights V and QᵀK", not (locked or plain_weights), "weights"):
+        if locked:
             st.caption("This lesson fixes its weight matrices explicitly; they are not editable here.")
-        if d <= MAX_SLIDER_EIGS:
-            problem = _v_eigs_link_for_small_d(d)
-            if problem:
-                link_problems.append(problem)
-            eigs = tuple(
-                st.slider(
-                    f"λ{i + 1}(V)",
-                    *EIG_RANGE,
-                    value=float(lv[f"v_eig{i + 1}"]),
-                    step=0.1,
-                    key=f"v_eig{i + 1}",
-                    disabled=weights_locked,
-                    help=f"Eigenvalue {i + 1} of the value matrix V (all 1 with the identity basis: V = I).",
-                    **BIND,
-                )
-                for i in range(d)
-            )
-        else:
-            eigs = _text_numbers(
-                "V eigenvalues",
-                "v_eigs",
-                lv["v_eigs"],
-                d,
-                f"The {d} eigenvalues of V, comma-separated (e.g. 2, -0.5, 1, …).",
-                notes,
-                resize(lesson_v_eigs(preset), d),
-            )
+        eigs = _v_spectrum(ctx, lv, d)
         v_basis = st.radio(
             "V basis",
             ("identity", "random"),
             index=("identity", "random").index(lv["v_basis"]),
             key="v_basis",
             horizontal=True,
-            disabled=weights_locked,
+            disabled=locked,
             help="identity: V = diag(λ); random: V = R diag(λ) R⁻¹ with a random R.",
             **BIND,
         )
@@ -764,7 +853,7 @@ def scenario_controls() -> Controls:
             "Symmetric V",
             value=lv["v_symmetric"],
             key="v_symmetric",
-            disabled=weights_locked or v_basis == "identity",
+            disabled=locked or v_basis == "identity",
             help="With a random basis: R orthogonal (V symmetric) or a general R (V not normal).",
             **BIND,
         )
@@ -773,20 +862,20 @@ def scenario_controls() -> Controls:
             ("identity", "spd", "gaussian"),
             index=("identity", "spd", "gaussian").index(lv["qk"]),
             key="qk",
-            disabled=weights_locked,
+            disabled=locked,
             help="Key–query product: identity, symmetric positive definite with chosen "
             "eigenvalues, or random Gaussian Q and K.",
             **BIND,
         )
         qk_eigs = None
-        if qk == "spd" and not weights_locked:
+        if qk == "spd" and not locked:
             qk_eigs = _text_numbers(
                 "QᵀK eigenvalues",
                 "qk_eigs",
                 lv["qk_eigs"],
                 d,
                 f"The {d} positive eigenvalues of QᵀK, comma-separated.",
-                notes,
+                ctx.notes,
                 (1.0,) * d,
             )
         qk_amp = st.slider(
@@ -796,12 +885,12 @@ def scenario_controls() -> Controls:
             value=lv["qk_amp"],
             step=0.05,
             key="qk_amp",
-            disabled=weights_locked,
+            disabled=locked,
             help="Amplitude a of K(t) = K₀ + a·G·sin(ωt + phase): bounded, time-varying weights.",
             **BIND,
         )
         qk_omega = lv["qk_omega"]
-        if qk_amp > 0 and not weights_locked:
+        if qk_amp > 0 and not locked:
             qk_omega = st.slider(
                 "ω (frequency)",
                 0.1,
@@ -812,8 +901,22 @@ def scenario_controls() -> Controls:
                 help="Angular frequency of the time variation.",
                 **BIND,
             )
+    if locked:
+        return {}
+    if v_basis == "identity" and all(e == 1.0 for e in eigs):
+        fields: dict[str, Any] = {
+            "value": "identity",
+            "v_eigs": None,
+            "v_basis": "identity",
+            "v_symmetric": True,
+        }
+    else:
+        fields = {"value": "spectrum", "v_eigs": eigs, "v_basis": v_basis, "v_symmetric": bool(v_symmetric)}
+    fields.update(qk=qk, qk_eigs=qk_eigs, qk_amp=float(qk_amp), qk_omega=float(qk_omega))
+    return fields
 
-    # ----------------------------------------------------------------------- solver
+
+def _solver_group(lv: dict[str, Any]) -> dict[str, Any]:
     with _group("Solver", False, "solver"):
         T = st.slider(
             "T (horizon)",
@@ -841,53 +944,7 @@ def scenario_controls() -> Controls:
             help="Step size (the first step of the adaptive integrator).",
             **BIND,
         )
-
-    fields: dict[str, Any] = {
-        "n": int(n),
-        "d": d,
-        "seed": int(seed),
-        "init": init,
-        "beta": float(beta),
-        "mask": mask,
-        "attention": attention,
-        "T": float(T),
-        "integrator": integrator,
-        "dt": float(dt),
-    }
-    if pole is not None:
-        fields["pole"] = None if pole == "north" else (1.0,) + (0.0,) * (d - 1)
-    elif base.pole is not None and len(base.pole) != d:
-        fields["pole"] = None
-    if margin is not None:
-        fields["margin"] = float(margin)
-    if cap_angle is not None:
-        fields["cap_angle"] = float(cap_angle)
-    if not weights_locked:
-        fields["n_heads"] = int(n_heads)
-        if v_basis == "identity" and all(e == 1.0 for e in eigs):
-            fields.update(value="identity", v_eigs=None, v_basis="identity", v_symmetric=True)
-        else:
-            fields.update(value="spectrum", v_eigs=eigs, v_basis=v_basis, v_symmetric=bool(v_symmetric))
-        fields.update(qk=qk, qk_eigs=qk_eigs, qk_amp=float(qk_amp), qk_omega=float(qk_omega))
-    if x0 is not None and geometry_locked and x0.shape[1] != base.d:
-        st.warning(
-            f"This lesson's matrices fix d = {base.d}; these tokens have d = {x0.shape[1]}. "
-            "Using the lesson's initial tokens.",
-            icon="⚠️",
-        )
-    elif x0 is not None:
-        fields = _with_tokens(fields, x0)
-    _state()["_d_prev"] = d
-    scenario, error = _build(base, fields)
-    return Controls(
-        preset,
-        scenario,
-        error,
-        weights_locked,
-        tuple(notes),
-        _url_problems([*link_problems, *link.problems]),
-        by_hand is not None,
-    )
+    return {"T": float(T), "integrator": integrator, "dt": float(dt)}
 
 
 def _with_tokens(fields: dict[str, Any], x0: Any) -> dict[str, Any]:
