@@ -26,7 +26,8 @@ Three groups of measurements for the default lesson:
 Targets (idle machine, software WebGL): first drawn sphere ≤ 4 s (cold), ≤ 1 s to switch lesson
 (warm). The machine is shared: the load average is printed with the table.
 
-    .venv/bin/python benchmarks/app_latency.py [--repeat 7] [--no-browser] [--no-server]
+    .venv/bin/python benchmarks/app_latency.py [--repeat 5] [--loads 3] [--no-browser] [--no-server]
+        [--compare OTHER_CHECKOUT]   # before/after in one run: e.g. main, unpacked with git archive
 """
 
 from __future__ import annotations
@@ -246,79 +247,129 @@ def _switch_lesson(page: Any, title: str) -> float:
     return float(seconds)
 
 
-def browser_side(repeat: int) -> tuple[list[dict[str, Any]], list[tuple[str, list[float], float | None]]]:
-    from playwright.sync_api import sync_playwright
+class _Server:
+    """``streamlit run app.py`` from a checkout, on a free loopback port."""
 
+    def __init__(self, root: Path) -> None:
+        self.port = _free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(self.port),
+             "--server.address", "127.0.0.1", "--server.headless", "true"],
+            cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if urllib.request.urlopen(f"{self.base}/_stcore/health", timeout=2).read() == b"ok":
+                    return
+            except OSError:
+                time.sleep(0.2)
+
+    def stop(self) -> None:
+        try:
+            os.killpg(self.proc.pid, 15)
+        except ProcessLookupError:
+            pass
+        self.proc.wait(timeout=10)
+
+
+def _profile(pw: Any, chromium: str, directory: str) -> Any:
+    """A persistent browser profile: its HTTP cache starts empty and survives between its tabs."""
+    return pw.chromium.launch_persistent_context(
+        directory, executable_path=chromium, headless=True, args=CHROMIUM_ARGS,
+        viewport={"width": 1280, "height": 720},
+    )  # fmt: skip
+
+
+def _lesson_switches(context: Any, base: str, repeat: int) -> tuple[list[float], list[float]]:
     from dynamics.presets import PRESETS
+
+    page = context.new_page()
+    page.goto(base + "/", wait_until="domcontentloaded")
+    page.wait_for_function(f"() => ({_SIG_JS})() !== null", timeout=180_000)
+    page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox").first.wait_for()
+    others = [p.title for p in PRESETS[1 : 1 + max(1, min(repeat, len(PRESETS) - 1))]]
+    first_title = PRESETS[0].title
+    new, back = [], []
+    for title in others:
+        new.append(_switch_lesson(page, title))  # integrates on the server
+        back.append(_switch_lesson(page, first_title))  # served from the cache
+    for title in others:  # both lessons cached now: the warm switch
+        back.append(_switch_lesson(page, title))
+        back.append(_switch_lesson(page, first_title))
+    page.close()
+    return new, back
+
+
+def browser_side(
+    repeat: int, loads: int, checkouts: dict[str, Path]
+) -> tuple[dict[str, list[dict[str, Any]]], list[tuple[str, list[float], float | None]]]:
+    """First-sphere breakdowns per checkout (``loads`` cold + warm pairs, interleaved between the
+    checkouts so that both see the same machine load) and lesson-switch times."""
+    from playwright.sync_api import sync_playwright
 
     chromium = shutil.which("chromium") or "/usr/bin/chromium"
     if not os.access(chromium, os.X_OK):
         print("no chromium: skipping the browser measurements")
-        return [], []
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
-    loads: list[dict[str, Any]] = []
+        return {}, []
+    servers = {name: _Server(root) for name, root in checkouts.items()}
+    results: dict[str, list[dict[str, Any]]] = {name: [] for name in checkouts}
     rows: list[tuple[str, list[float], float | None]] = []
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if urllib.request.urlopen(f"{base}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.2)
-        with sync_playwright() as pw, tempfile.TemporaryDirectory() as profile:
-            # A persistent profile: the HTTP cache survives between tabs (warm) but starts empty (cold).
-            context = pw.chromium.launch_persistent_context(
-                profile, executable_path=chromium, headless=True, args=CHROMIUM_ARGS,
-                viewport={"width": 1280, "height": 720},
-            )  # fmt: skip
-            browser = context.browser or pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-            # The very first visit also pays the server's start (imports, the lesson's first run).
-            with tempfile.TemporaryDirectory() as first_profile:
-                first = pw.chromium.launch_persistent_context(
-                    first_profile, executable_path=chromium, headless=True, args=CHROMIUM_ARGS,
-                    viewport={"width": 1280, "height": 720},
-                )  # fmt: skip
-                loads.append(_first_sphere(first.browser or browser, first, base, "server just started"))
-                first.close()
-            loads.append(_first_sphere(browser, context, base, "cold browser cache"))
-            loads.append(_first_sphere(browser, context, base, "warm browser cache"))
-
-            page = context.new_page()
-            page.goto(base + "/", wait_until="domcontentloaded")
-            page.wait_for_function(f"() => ({_SIG_JS})() !== null", timeout=180_000)
-            page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox").first.wait_for()
-            others = [p.title for p in PRESETS[1 : 1 + max(1, min(repeat, len(PRESETS) - 1))]]
-            first_title = PRESETS[0].title
-            new, back = [], []
-            for title in others:
-                new.append(_switch_lesson(page, title))  # integrates on the server
-                back.append(_switch_lesson(page, first_title))  # served from the cache
-            for title in others:  # both lessons cached now: the warm switch
-                back.append(_switch_lesson(page, title))
-                back.append(_switch_lesson(page, first_title))
-            context.close()
-        rows.append(("browser: switch to a new lesson (server integrates)", new, None))
-        rows.append(("browser: switch to a lesson seen before (warm)", back, 1.0))
+        with sync_playwright() as pw:
+            for name, server in servers.items():  # the first visit also pays the server's start
+                with tempfile.TemporaryDirectory() as directory:
+                    context = _profile(pw, chromium, directory)
+                    results[name].append(
+                        _first_sphere(context.browser, context, server.base, "server just started")
+                    )
+                    context.close()
+            for _ in range(loads):
+                for name, server in servers.items():
+                    with tempfile.TemporaryDirectory() as directory:
+                        context = _profile(pw, chromium, directory)
+                        browser = context.browser
+                        results[name].append(
+                            _first_sphere(browser, context, server.base, "cold browser cache")
+                        )
+                        results[name].append(
+                            _first_sphere(browser, context, server.base, "warm browser cache")
+                        )
+                        context.close()
+            for name, server in servers.items():
+                with tempfile.TemporaryDirectory() as directory:
+                    context = _profile(pw, chromium, directory)
+                    new, back = _lesson_switches(context, server.base, repeat)
+                    context.close()
+                tag = "" if len(servers) == 1 else f" [{name}]"
+                rows.append((f"browser: switch to a new lesson{tag}", new, None))
+                rows.append((f"browser: switch to a lesson seen before{tag}", back, 1.0))
     finally:
-        try:
-            os.killpg(proc.pid, 15)
-        except ProcessLookupError:
-            pass
-        proc.wait(timeout=10)
-    return loads, rows
+        for server in servers.values():
+            server.stop()
+    return results, rows
 
 
-def print_loads(loads: list[dict[str, Any]]) -> None:
-    print("\nFirst drawn sphere after navigation: ms since navigation start, 1280×720 (– = not measured)")
+def _median_row(rows: list[dict[str, Any]], label: str) -> dict[str, Any]:
+    """The median of each column over the runs called ``label`` (plotly copies: the last run's)."""
+    same = [r for r in rows if r["label"] == label]
+    med = lambda values: statistics.median(values) if values else None  # noqa: E731
+    return {
+        "label": f"{label} (×{len(same)})" if len(same) > 1 else label,
+        "html_ms": med([r["html_ms"] for r in same]),
+        "first_run_ms": med([r["first_run_ms"] for r in same if r["first_run_ms"] is not None]),
+        "first_frame_ms": med([r["first_frame_ms"] for r in same]),
+        "script_main_ms": med([r["script_main_ms"] for r in same]),
+        "marks": {k: med([r["marks"][k] for r in same if r["marks"].get(k) is not None]) for k in _MARKS},
+        "plotly": same[-1]["plotly"],
+    }
+
+
+def print_loads(loads: list[dict[str, Any]], title: str = "") -> None:
+    print(f"\n{title}First drawn sphere after navigation: ms since navigation start, 1280×720, medians")
     head = ("HTML", "mount", "plotly ready", "1st WebGL frame", "1st run done", "main-thread JS")
-    print(f"{'':20s} " + " ".join(f"{h:>15s}" for h in head) + "  target ≤ 4000")
+    print(f"{'':26s} " + " ".join(f"{h:>15s}" for h in head) + "  target ≤ 4000")
     for row in loads:
         marks = row["marks"]
         cells = (
@@ -327,7 +378,7 @@ def print_loads(loads: list[dict[str, Any]]) -> None:
         )  # fmt: skip
         ok = "yes" if row["first_frame_ms"] <= 4000 else "NO"
         print(
-            f"{row['label']:20s} "
+            f"{row['label']:26s} "
             + " ".join(f"{'–' if v is None else format(v, '.0f'):>15s}" for v in cells)
             + f"  {ok}"
         )
@@ -348,18 +399,29 @@ def print_loads(loads: list[dict[str, Any]]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=5, help="server reruns / lesson switches")
+    parser.add_argument("--loads", type=int, default=3, help="cold + warm first loads per checkout")
     parser.add_argument("--no-browser", action="store_true")
     parser.add_argument("--no-server", action="store_true")
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        help="another checkout of the app (e.g. `git archive main`, unpacked) measured in the same "
+        "run, interleaved: before/after under the same machine load",
+    )
     args = parser.parse_args()
     load_before = os.getloadavg()[0]
     rows = [] if args.no_server else server_side(args.repeat)
-    loads: list[dict[str, Any]] = []
+    results: dict[str, list[dict[str, Any]]] = {}
     if not args.no_browser:
-        loads, browser_rows = browser_side(args.repeat)
+        checkouts = {"this checkout": ROOT}
+        if args.compare:
+            checkouts["compared"] = args.compare.resolve()
+        results, browser_rows = browser_side(args.repeat, args.loads, checkouts)
         rows += browser_rows
-    if loads:
-        print_loads(loads)
+    for name, runs in results.items():
+        labels = dict.fromkeys(r["label"] for r in runs)
+        print_loads([_median_row(runs, label) for label in labels], f"[{name}] ")
     print(f"\n{'measurement (default lesson)':54s} {'median ms':>9s}  {'range ms':>12s}  target  ok")
     print("-" * 96)
     for name, samples, target in rows:

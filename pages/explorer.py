@@ -480,9 +480,6 @@ def export_panel(scenario: Scenario, display: session.Display, title: str) -> No
 def main() -> None:
     link = lesson_link.current_link()
     with st.sidebar:
-        player = _player()
-        if player is not None:
-            player.preload_plotly()  # plotly.js loads while the server integrates
         ctl = controls.scenario_controls()
     header(ctl, link)
     if ctl.url_problems:

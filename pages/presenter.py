@@ -163,13 +163,6 @@ def slide(preset: Preset, index: int, count: int, autoplay: bool = False) -> Non
 def main() -> None:
     st.set_page_config(initial_sidebar_state="collapsed", layout="wide")  # the slide gets the width
     st.html(PRESENTER_CSS)
-    try:
-        from ui.player import preload_plotly
-
-        with st.sidebar:
-            preload_plotly()  # plotly.js loads while the server integrates the slide
-    except Exception:  # pragma: no cover - the player module is optional here
-        log.exception("plotly preload failed")
     link = lesson_link.current_link()
     deck, unknown = parse_deck(st.query_params.get(DECK_PARAM))
     count = len(deck)

@@ -65,9 +65,7 @@ def test_junk_presenter_links_are_harmless(query: dict[str, str]) -> None:
 
 def player_payload(at: AppTest) -> dict:
     for el in at.get("bidi_component"):
-        data = json.loads(el.proto.json)
-        if not data.get("preload"):
-            return data
+        return json.loads(el.proto.json)
     raise AssertionError("no player on the slide")
 
 

@@ -10,9 +10,10 @@ no mathematics of the dynamics — and pages call only :func:`assess`, :func:`re
 The model: seconds ≈ scale × (c₀ + c₁·E + c₂·W + c₃·F·n²·(1 + (n/256)²) + c₄·d³) with E evaluations
 (``dynamics.limits.estimated_evaluations`` × heads), W the field's floating-point operations
 (``estimated_evaluations × work_per_evaluation``) and F saved frames. The coefficients come from a
-one-off micro-benchmark of five small builds (≈ 0.5 s on 2 cores, in a background thread at first
-use; until it finishes, coefficients measured on a busy 2-core machine stand in); ``scale`` is the
-median of measured/predicted over this process's last builds, so a loaded server estimates longer.
+one-off micro-benchmark of five small builds (≈ 0.5 s on 2 cores, in a background thread a few
+seconds after first use; until it finishes, coefficients measured on a busy 2-core machine stand
+in); ``scale`` is the median of measured/predicted over this process's last builds, so a loaded
+server estimates longer.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ BUDGET_SECONDS = 2.0
 DEFAULT_COEFFICIENTS = (0.011, 1.9e-5, 1.8e-11, 7.7e-8, 2.0e-8)
 SCALE_BOUNDS = (0.5, 20.0)
 MIN_SAMPLES = 3
+#: The micro-benchmark starts this long after the first estimate, not during the first page.
+BENCH_DELAY_SECONDS = 4.0
 MIN_RECORD_SECONDS = 0.1
 SINKHORN_TYPICAL_ITERS = 25
 SINKHORN_WEIGHT = 0.7
@@ -101,10 +104,10 @@ class Calibration:
         self.benchmarked = False
         self.bench_seconds: tuple[float, ...] = ()
         if builder is not None:
-            if background:
-                threading.Thread(
-                    target=self.benchmark, args=(builder,), name="adx-budget", daemon=True
-                ).start()
+            if background:  # after a pause: the server's first page comes first
+                timer = threading.Timer(BENCH_DELAY_SECONDS, self.benchmark, args=(builder,))
+                timer.daemon = True
+                timer.start()
             else:
                 self.benchmark(builder)
 

@@ -430,22 +430,6 @@ def _renderer() -> Callable[..., Any]:
     return st.components.v2.component(COMPONENT_NAME, js=js, css=css, isolate_styles=False)
 
 
-PRELOAD_CSS = "<style>.st-key-adx_preload { display: none; }</style>"
-
-
-def preload_plotly() -> None:
-    """Start loading plotly.js in the browser now (call it first thing in a page that shows the
-    player): it is then fetched and evaluated while the server integrates, and the player's first
-    frame waits only for its own data. Invisible; does nothing in a browser that already has it."""
-    import streamlit as st
-
-    st.html(PRELOAD_CSS)
-    with st.container(key="adx_preload"):
-        _renderer()(
-            data={"preload": True, "plotly": plotly_sources()}, key="adx_preload_js", height="content"
-        )
-
-
 def trajectory_player(
     *,
     t: np.ndarray,
@@ -549,6 +533,5 @@ __all__ = [
     "ensure_plotly_js",
     "error_payload",
     "plotly_sources",
-    "preload_plotly",
     "trajectory_player",
 ]

@@ -1382,11 +1382,6 @@ class Player {
 
 export default function (component) {
   const { data, parentElement, setStateValue } = component;
-  if (data && data.preload) {
-    // Mounted at the top of a page: fetch and evaluate plotly.js while the server integrates.
-    loadPlotly(data.plotly).catch(() => {});
-    return undefined;
-  }
   let player = parentElement.__adxPlayer;
   if (!player || player.destroyed) {
     performance.mark("adx:mount");
