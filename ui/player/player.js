@@ -425,6 +425,11 @@ class Player {
         });
       });
       this.resizeObs.observe(this.root);
+      // Content drawn above the player later in a run (a message, a caption) moves it down:
+      // fit again when the page's main block changes size.
+      const main = document.querySelector('[data-testid="stMainBlockContainer"]') || document.body;
+      this.pageObs = new ResizeObserver(() => requestAnimationFrame(() => this.fit()));
+      this.pageObs.observe(main);
     }
     REG.players.add(this);
     if (!REG.keyHooked) {
@@ -1369,6 +1374,7 @@ class Player {
     REG.players.delete(this);
     if (REG.active === this) REG.active = null;
     if (this.resizeObs) this.resizeObs.disconnect();
+    if (this.pageObs) this.pageObs.disconnect();
     window.removeEventListener("resize", this.onWindowResize);
     try {
       if (window.Plotly) window.Plotly.purge(this.plot);
