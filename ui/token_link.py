@@ -57,6 +57,8 @@ def encode(x: np.ndarray) -> str:
             chars.append(_ALPHABET[p >> 6] + _ALPHABET[p & 63])
     else:
         theta = np.round(np.arccos(np.clip(u[:, 2], -1.0, 1.0)) / math.pi * (LEVELS - 1)).astype(np.int64)
+        # At a pole the azimuth means nothing: one canonical value, so that encode(decode(c)) == c.
+        phi = np.where((theta == 0) | (theta == LEVELS - 1), LEVELS // 2, phi)
         for th, p in zip(theta, phi, strict=True):
             word = (int(th) << BITS) | int(p)
             chars.append("".join(_ALPHABET[(word >> s) & 63] for s in (18, 12, 6, 0)))
