@@ -414,14 +414,7 @@ class Player {
         cancelAnimationFrame(pending);
         pending = requestAnimationFrame(() => {
           this.fit();
-          const shown = this.plot.isConnected && !this.plot.classList.contains("adx-hidden");
-          if (this.drawn && window.Plotly && shown) {
-            try {
-              Promise.resolve(window.Plotly.Plots.resize(this.plot)).catch(() => {});
-            } catch {
-              /* not drawn yet */
-            }
-          }
+          this.resizePlot();
         });
       });
       this.resizeObs.observe(this.root);
@@ -520,12 +513,21 @@ class Player {
     if (Math.abs((parseFloat(this.plot.style.height) || 0) - h) < 2) return;
     this.plot.style.height = `${h}px`;
     this.loading.style.height = `${h}px`;
-    if (this.drawn && window.Plotly) {
-      try {
-        Promise.resolve(window.Plotly.Plots.resize(this.plot)).catch(() => {});
-      } catch {
-        /* not drawn yet */
-      }
+    this.resizePlot();
+  }
+
+  // A gl3d resize redraws the whole scene (costly in software WebGL): only when the plot's box
+  // really changed since it was last drawn.
+  resizePlot() {
+    const shown = this.plot.isConnected && !this.stage.classList.contains("adx-hidden");
+    if (!this.drawn || !window.Plotly || !shown) return;
+    const size = `${this.plot.clientWidth}x${this.plot.clientHeight}`;
+    if (size === this.drawnSize) return;
+    this.drawnSize = size;
+    try {
+      Promise.resolve(window.Plotly.Plots.resize(this.plot)).catch(() => {});
+    } catch {
+      /* not drawn yet */
     }
   }
 
@@ -622,6 +624,7 @@ class Player {
       this.applying = false;
       if (first || flatSwitch) this.hookPlot();
       this.drawn = true;
+      this.drawnSize = `${this.plot.clientWidth}x${this.plot.clientHeight}`;
       this.sig = d.sig;
       this.scrub.max = String(traj.K - 1);
       this.baseFps = Math.max(4, Math.min(30, traj.K / 10));
