@@ -45,10 +45,11 @@ def encode(x: np.ndarray) -> str:
         raise TokenLinkError(f"between {MIN_TOKENS} and {MAX_TOKENS} tokens can be placed by hand, got {n}")
     if not np.all(np.isfinite(arr)):
         raise TokenLinkError("token coordinates must be finite numbers")
-    norms = np.linalg.norm(arr, axis=1)
-    if np.any(norms == 0):
-        raise TokenLinkError(f"token {int(np.argmin(norms)) + 1} is the zero vector and has no direction")
-    u = arr / norms[:, None]
+    scale = np.max(np.abs(arr), axis=1)
+    if np.any(scale == 0):
+        raise TokenLinkError(f"token {int(np.argmin(scale)) + 1} is the zero vector and has no direction")
+    v = arr / scale[:, None]  # first to max |·| = 1: tiny or huge rows keep an exact direction
+    u = v / np.linalg.norm(v, axis=1, keepdims=True)
     phi = np.mod(np.round((np.arctan2(u[:, 1], u[:, 0]) + math.pi) / (2 * math.pi) * LEVELS), LEVELS)
     phi = phi.astype(np.int64)
     chars = [str(d)]
