@@ -23,9 +23,11 @@ COPY dynamics/ dynamics/
 COPY ui/ ui/
 RUN pip install --no-cache-dir .
 
-# The Streamlit front: entry point, pages and settings (headless, static serving, no telemetry).
+# The Streamlit front: entry point, pages, the theory notes the About page renders, and settings
+# (headless, static serving, no telemetry).
 COPY app.py ./
 COPY pages/ pages/
+COPY docs/ docs/
 COPY .streamlit/ .streamlit/
 
 # Serve plotly.js from the installed wheel (offline: no CDN). The app does the same at start-up,

@@ -12,6 +12,7 @@ from pathlib import Path
 import streamlit as st
 
 from ui import lesson as lesson_link
+from ui.reconnect import rerun_after_reconnect
 
 APP_DIR = Path(__file__).resolve().parent
 log = logging.getLogger("adx.app")
@@ -63,6 +64,7 @@ def _static_assets() -> str | None:
 
 
 _static_assets()
+rerun_after_reconnect()  # a replica behind the proxy died: rebuild this view on the one that answers
 
 
 # Compact layout for a 1280×800 projector: less padding above the content, tighter sidebar.

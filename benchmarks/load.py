@@ -33,6 +33,16 @@ Two clients:
 The spawned server runs without a file watcher, as in the Docker image (an edit elsewhere in a
 dev tree would reload modules and empty every cache mid-run).
 
+``--via-proxy`` (ws client): the multi-replica deployment without Docker (deploy/topology.py:
+nginx from deploy/nginx/adx.conf.template in front of ``--replicas`` app processes, default 1
+then 2, each on a fresh topology, each replica warmed up first), levels N = 20 and 60 by default.
+The clients send no cookie, so nginx spreads their websockets over the replicas at random (a
+browser would be pinned by its affinity cookie). The table adds reruns per second (all reruns of
+the level / its wall time) and that rate relative to one replica, with the load average:
+
+    .venv/bin/python benchmarks/load.py --via-proxy -r 10           # the issue-13 table
+    .venv/bin/python benchmarks/load.py --via-proxy -r 10 --mode miss --replicas 1 2 3
+
 Target (issue 7): p95 ≤ 2 s at N = 20 for the default lesson (``--strict`` enforces it in the
 default mode). Measured on the 2-core dev machine with other jobs running (load average 4–7),
 ws client, 10 reruns per session (rerun p50 / p95 in s):
@@ -72,6 +82,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # deploy.topology (--via-proxy)
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -115,14 +126,16 @@ def _healthy(url: str) -> bool:
 
 
 @contextlib.contextmanager
-def app_server(url: str | None):
+def app_server(url: str | None, with_process: bool = False):
     """Yield the base URL of a running app: ``url`` as given, or a fresh `streamlit run app.py`
-    (the Docker command line, on a loopback port), stopped at the end."""
-    if url:
+    (the Docker command line, on a loopback port), stopped at the end. ``with_process``: yield
+    (base URL, Popen) — a fresh server is then always started."""
+    if url and not with_process:
         yield url.rstrip("/")
         return
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
+    (ROOT / "test-results").mkdir(exist_ok=True)
     log = open(ROOT / "test-results" / "load-server.log", "wb")
     cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)]
     cmd += ["--server.address", "127.0.0.1", "--server.headless", "true"]
@@ -136,7 +149,7 @@ def app_server(url: str | None):
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"streamlit did not start (see {log.name})")
             time.sleep(0.2)
-        yield base
+        yield (base, proc) if with_process else base
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
@@ -145,6 +158,122 @@ def app_server(url: str | None):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
         log.close()
+
+
+@contextlib.contextmanager
+def proxy_topology(replicas: int):
+    """Yield (proxy URL, replica URLs) of deploy/topology.py: nginx in front of ``replicas`` app
+    processes."""
+    from deploy.topology import LocalTopology
+
+    with LocalTopology(replicas=replicas) as topo:
+        yield topo.base_url, [server.url for server in topo.servers]
+
+
+async def warm_up(url: str) -> None:
+    """One session on ``url``: the imports and a first integration, which no level should pay."""
+    async with StreamlitClient(url, query="seed=1") as client:
+        await client.run()
+        await client.set(beta=1.01)
+
+
+# ------------------------------------------------------------------------------------ client
+#: How each explorer widget's value travels in a WidgetState (the browser's encoding).
+_WIDGET_FIELDS = {"beta": "double_array", "seed": "int", "trails": "bool", "at": "string_array"}
+
+
+class StreamlitClient:
+    """One app session over Streamlit's own websocket protocol, as the browser speaks it.
+
+    ``await run()`` sends a ``rerun_script`` with the query string and every widget value set so
+    far and returns the seconds until ``script_finished``; ``await set(beta=1.2)`` sets values
+    (by widget key) and reruns. ``ids`` maps widget keys to the ids the server gave them,
+    ``texts`` holds the markdown/code bodies of the last full run, ``problems`` any exception.
+    """
+
+    def __init__(self, base: str, query: str = "", timeout_s: float = 120.0) -> None:
+        self.url = base.replace("http://", "ws://").replace("https://", "wss://") + "/_stcore/stream"
+        self.query = query
+        self.timeout_s = timeout_s
+        self.ids: dict[str, str] = {}
+        self.fragments: dict[str, str] = {}
+        self.options: dict[str, list[str]] = {}
+        self.texts: list[str] = []
+        self.problems: list[str] = []
+        self.values: dict[str, object] = {}
+        self._page_hash = ""
+        self._ws = None
+
+    async def __aenter__(self) -> StreamlitClient:
+        import websockets
+
+        self._ws = await websockets.connect(self.url, subprotocols=["streamlit"], max_size=None)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._ws is not None:
+            await self._ws.close()
+
+    def _states(self) -> list:
+        out = []
+        for key, value in self.values.items():
+            if key not in self.ids:
+                continue
+            w = _widget(self.ids[key])
+            kind = _WIDGET_FIELDS[key]
+            if kind == "double_array":
+                w.double_array_value.data.append(float(value))
+            elif kind == "string_array":
+                w.string_array_value.data.append(str(value))
+            elif kind == "int":
+                w.int_value = int(value)
+            else:
+                w.bool_value = bool(value)
+            out.append(w)
+        return out
+
+    async def run(self, fragment: str = "") -> float:
+        from streamlit.proto.BackMsg_pb2 import BackMsg
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        msg = BackMsg()
+        msg.rerun_script.query_string = self.query
+        msg.rerun_script.page_script_hash = self._page_hash
+        if fragment:
+            msg.rerun_script.fragment_id = fragment
+        for w in self._states():
+            msg.rerun_script.widget_states.widgets.append(w)
+        if not fragment:
+            self.texts.clear()
+        t = time.perf_counter()
+        await self._ws.send(msg.SerializeToString())
+        while True:
+            fm = ForwardMsg()
+            fm.ParseFromString(await asyncio.wait_for(self._ws.recv(), self.timeout_s))
+            kind = fm.WhichOneof("type")
+            if kind == "new_session":
+                self._page_hash = fm.new_session.page_script_hash or self._page_hash
+            elif kind == "delta" and fm.delta.WhichOneof("type") == "new_element":
+                el = fm.delta.new_element
+                sub = getattr(el, el.WhichOneof("type"))
+                if getattr(sub, "id", ""):
+                    key = sub.id.rsplit("-", 1)[-1]
+                    self.ids[key] = sub.id
+                    if fm.delta.fragment_id:
+                        self.fragments[key] = fm.delta.fragment_id
+                    if list(getattr(sub, "options", [])):
+                        self.options[key] = list(sub.options)
+                for attr in ("body", "code_text"):
+                    if getattr(sub, attr, ""):
+                        self.texts.append(getattr(sub, attr))
+                if el.WhichOneof("type") == "exception":
+                    self.problems.append(f"exception: {sub.message[:120]}")
+            elif kind == "script_finished":
+                return time.perf_counter() - t
+
+    async def set(self, fragment: str = "", **values: object) -> float:
+        self.values.update(values)
+        return await self.run(fragment)
 
 
 # ------------------------------------------------------------------------------------ sessions
@@ -380,12 +509,92 @@ def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
 
 
+@dataclass
+class LevelRow:
+    replicas: int
+    mode: str
+    n: int
+    loads: list[float]
+    reruns: list[float]
+    wall_s: float
+    load_avg: float
+    problems: list[str]
+
+    @property
+    def rate(self) -> float:
+        """Reruns finished per second of the level's wall time (all sessions together)."""
+        return len(self.reruns) / self.wall_s if self.wall_s > 0 else float("nan")
+
+
+async def proxy_levels(args) -> list[LevelRow]:
+    """Every (mode, N) level against a fresh deploy/topology.py (nginx + ``replicas`` processes),
+    for each replica count: the same seeds and β values for every replica count."""
+    rows: list[LevelRow] = []
+    for replicas in args.replicas:
+        with proxy_topology(replicas) as (base, replica_urls):
+            for url in replica_urls:
+                await warm_up(url)
+            print(f"--- {replicas} replica(s) behind nginx: {base}", flush=True)
+            for level, (mode, n) in enumerate((m, n) for m in args.mode for n in args.n):
+                t0 = time.perf_counter()
+                results = await run_level_ws(base, n, args.reruns, args.timeout, mode, level)
+                wall = time.perf_counter() - t0
+                row = LevelRow(
+                    replicas,
+                    mode,
+                    n,
+                    [r.load_s for r in results if r.load_s],
+                    [x for r in results for x in r.reruns],
+                    wall,
+                    os.getloadavg()[0],
+                    [f"seed {r.seed}: {p}" for r in results for p in r.problems],
+                )
+                rows.append(row)
+                ok = "ok" if not row.problems else f"{len(row.problems)} PROBLEMS"
+                print(
+                    f"  {mode:<8}{n:>4}  rerun p50 {pct(row.reruns, 50):6.2f} s"
+                    f"  p95 {pct(row.reruns, 95):6.2f} s  {row.rate:6.1f} reruns/s"
+                    f"  load avg {row.load_avg:4.1f}  {ok}",
+                    flush=True,
+                )
+                for p in row.problems[:5]:
+                    print("      ", p)
+    return rows
+
+
+def print_proxy_table(rows: list[LevelRow]) -> None:
+    print("\nreplicas  mode      N  load p50  rerun p50     p95     max  reruns/s  vs 1 replica", end="")
+    print("  load avg  isolation")
+    ones: dict[tuple[str, int], list[float]] = {}
+    for r in rows:  # the 1-replica rate of each level (averaged if measured more than once)
+        if r.replicas == 1:
+            ones.setdefault((r.mode, r.n), []).append(r.rate)
+    base = {key: statistics.fmean(rates) for key, rates in ones.items()}
+    for r in rows:
+        ratio = (
+            r.rate / base[(r.mode, r.n)]
+            if (r.mode, r.n) in base and base[(r.mode, r.n)] > 0
+            else float("nan")
+        )
+        print(
+            f"{r.replicas:>8}  {r.mode:<8}{r.n:>3}  {pct(r.loads, 50):7.2f}s {pct(r.reruns, 50):9.2f}s "
+            f"{pct(r.reruns, 95):6.2f}s {max(r.reruns, default=float('nan')):6.2f}s {r.rate:9.1f}"
+            f"  {ratio:11.2f}×  {r.load_avg:8.1f}  {'ok' if not r.problems else 'PROBLEMS'}"
+        )
+
+
 async def main_async(args) -> int:
     from playwright.async_api import async_playwright
 
     chromium = shutil.which("chromium") or "/usr/bin/chromium"
     (ROOT / "test-results").mkdir(exist_ok=True)
     failed = False
+    if args.via_proxy:
+        print(f"ws clients via nginx · {args.reruns} reruns per session · {os.cpu_count()} CPUs · "
+              f"load avg {os.getloadavg()[0]:.1f}")  # fmt: skip
+        rows = await proxy_levels(args)
+        print_proxy_table(rows)
+        return 1 if any(r.problems for r in rows) else 0
     with app_server(args.url) as base:
         async with async_playwright() as pw:
             browser = None
@@ -449,12 +658,28 @@ def main() -> int:
         help="ws client: default = the default lesson as a class follows it (seeds from a small set, "
         "time/trails/β reruns: mostly cache hits); miss = every rerun a new β (worst case)",
     )
+    ap.add_argument(
+        "--via-proxy",
+        action="store_true",
+        help="ws client through deploy/topology.py: nginx in front of --replicas app processes, each "
+        "replica count on a fresh topology (default levels N = 20 60)",
+    )
+    ap.add_argument(
+        "--replicas",
+        type=int,
+        nargs="+",
+        default=[1, 2],
+        help="--via-proxy: replica counts, in this order (e.g. 1 2 1 2 on a machine whose load drifts)",
+    )
     ap.add_argument("--webgl", action="store_true", help="let the clients load the 3D player")
     ap.add_argument("--timeout", type=float, default=120.0, help="seconds per wait")
     ap.add_argument(
         "--strict", action="store_true", help="exit 1 when p95 > 2 s at N ≥ 20 in the default mode"
     )
-    return asyncio.run(main_async(ap.parse_args()))
+    args = ap.parse_args()
+    if args.via_proxy and args.n == ap.get_default("n"):
+        args.n = [20, 60]
+    return asyncio.run(main_async(args))
 
 
 if __name__ == "__main__":

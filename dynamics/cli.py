@@ -194,6 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
     swp.add_argument("--serial", action="store_true", help="no Dask: run the chunks in this process")
     swp.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     swp.set_defaults(run=_sweep)
+    from .weights import add_parser as add_weights_parser  # the `weights` command lives there
+
+    add_weights_parser(sub)
     return parser
 
 

@@ -41,11 +41,13 @@ MAX_COS_FRAMES = 41
 
 
 # ------------------------------------------------------------------------------------------ run
-class _ArraySpec(MatrixSpec):
+class ArraySpec(MatrixSpec):
     """A constant MatrixSpec holding a numpy array (AttentionField reads it with np.array).
 
     ``norm_bound`` is the cheap bound ‖M‖₂ ≤ √(‖M‖₁‖M‖∞) instead of an SVD (24 SVDs of 768×768
     take seconds); a larger bound only makes the field subtract row maxima (the safe path).
+    Shared with dynamics.weights (real layers' d×d matrices): build it with ``array_spec``. Such a
+    spec is not hashable and its JSON is huge: keep it out of caches keyed on the scenario.
     """
 
     def norm_bound(self) -> float:
@@ -53,10 +55,11 @@ class _ArraySpec(MatrixSpec):
         return float(np.sqrt(np.abs(m).sum(axis=0).max() * np.abs(m).sum(axis=1).max()))
 
 
-def _array_spec(m: np.ndarray) -> MatrixSpec:
-    m = np.ascontiguousarray(m)
+def array_spec(m: np.ndarray) -> MatrixSpec:
+    """A read-only, numpy-backed constant MatrixSpec of ``m`` (no tuple-of-tuples conversion)."""
+    m = np.ascontiguousarray(m, dtype=np.float64)
     m.setflags(write=False)
-    return _ArraySpec(const=m)  # type: ignore[arg-type]
+    return ArraySpec(const=m)  # type: ignore[arg-type]
 
 
 def fast_heads(scenario: Scenario) -> tuple[Head, ...]:
@@ -73,7 +76,7 @@ def fast_heads(scenario: Scenario) -> tuple[Head, ...]:
     for _ in range(s.n_heads):
         v = gaussian(d, rng) if s.value == "gaussian" else eye
         q, k = (gaussian(d, rng), gaussian(d, rng)) if s.qk == "gaussian" else (eye, eye)
-        heads.append(Head(Q=_array_spec(q), K=_array_spec(k), V=_array_spec(v)))
+        heads.append(Head(Q=array_spec(q), K=array_spec(k), V=array_spec(v)))
     return tuple(heads)
 
 

@@ -49,7 +49,7 @@ PRESETS: tuple[Preset, ...] = (
         title="Tokens in a hemisphere: consensus, whatever the heads do",
         caption=(
             "Three heads with time-varying, non-symmetric QᵀK(t). Because every token starts in the "
-            "open upper hemisphere and V = I, the smallest height min_i ⟨x_i, e₃⟩ never decreases and "
+            "open upper hemisphere and V = I, the smallest height minᵢ ⟨xᵢ, e₃⟩ never decreases and "
             "all tokens reach consensus."
         ),
         source="Abella–Silvestre–Tabuada 2412.02682, Thm B (v2 Thm 4.1)",
@@ -137,7 +137,7 @@ PRESETS: tuple[Preset, ...] = (
             "of its own attention, but the pairs interact: watch which structure survives — the "
             "hemisphere theorem no longer guarantees consensus."
         ),
-        source="Abella–Silvestre–Tabuada 2412.02682 §A.3 (Thm B's assumption broken)",
+        source="Abella–Silvestre–Tabuada 2412.02682, Thm B (v2 Thm 4.1): its assumption broken",
         scenario=Scenario(n=8, d=3, init="antipodal", beta=1.0, T=20.0, frames=201, seed=2),
     ),
     Preset(
@@ -145,7 +145,7 @@ PRESETS: tuple[Preset, ...] = (
         title="Layer norm's ellipsoid: a gradient flow",
         caption=(
             "One head, V = I, QᵀK = diag(4, 1, 0.2) symmetric positive definite, on the matching "
-            "ellipsoid {xᵀ QᵀK x = 1}: the dynamics is a gradient flow, the energy ½Σe^{⟨x_i, QᵀK x_j⟩} "
+            "ellipsoid {xᵀ QᵀK x = 1}: the dynamics is a gradient flow, the energy ½ Σᵢⱼ exp(⟨xᵢ, QᵀK xⱼ⟩) "
             "never decreases, and tokens settle at an equilibrium."
         ),
         source="Abella–Silvestre–Tabuada 2412.02682, Thm A (v2 Thm 3.1)",
@@ -176,7 +176,7 @@ PRESETS: tuple[Preset, ...] = (
         title="Cone collapse: one open hemisphere, Q = K = V = I",
         caption=(
             "24 tokens start in the open upper hemisphere; one head with Q = K = V = I. The smallest "
-            "height min_i ⟨x_i, w⟩ never decreases and the tokens collapse onto one point "
+            "height minᵢ ⟨xᵢ, w⟩ never decreases and the tokens collapse onto one point "
             "exponentially fast: the diameter's log falls on a straight line."
         ),
         source="Geshkovski–Letrouit–Polyanskiy–Rigollet 2312.10794, Lemma 6.4 (cone collapse)",

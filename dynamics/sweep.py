@@ -46,7 +46,8 @@ Dask: the sweep is cut into chunks (a block of β values × a block of systems);
 task ``_run_chunk(sweep_json, …)`` that returns integer counts. ``client`` is a
 ``distributed.Client``, a scheduler address (``tcp://…``), ``"serial"`` (no Dask: the reference),
 or None: the scheduler in ``$ADX_DASK_SCHEDULER`` if set, else an in-process LocalCluster
-(threads; created once per process and reused — see ``local_client``).
+(threads; started on the first sweep that needs it and closed after ``LOCAL_IDLE_SECONDS`` without
+work — see ``LocalDask`` and ``local_client``).
 """
 
 from __future__ import annotations
@@ -781,30 +782,119 @@ def _sweep_from_json_cached(text: str) -> Sweep:
 
 
 # ------------------------------------------------------------------------------------ Dask
-_LOCAL: dict[str, Any] = {}
-_LOCAL_LOCK = threading.Lock()
+#: Seconds without a Dask task after which the in-process cluster is closed: an idle LocalCluster
+#: keeps its event loop, heartbeats and worker threads ticking (≈ 3–12 % of a core for good).
+LOCAL_IDLE_SECONDS = 60.0
+
+
+class LocalDask:
+    """An in-process LocalCluster started on demand and closed after ``idle_seconds`` without work.
+
+    ``client()`` starts the cluster if needed (threads by default: one worker with ``workers``
+    threads; ``processes=True``: ``workers`` single-threaded processes on loopback) and returns its
+    ``distributed.Client``. A daemon thread polls every ``poll_seconds``; once the scheduler has held
+    no task for ``idle_seconds`` since the last ``client()`` call, it closes the client and the
+    cluster (no thread, no CPU left behind). The next ``client()`` starts a fresh cluster.
+    Thread-safe; a client handed out stays usable while any task of it is on the scheduler.
+    """
+
+    def __init__(
+        self,
+        *,
+        processes: bool = False,
+        workers: int | None = None,
+        idle_seconds: float = LOCAL_IDLE_SECONDS,
+        poll_seconds: float | None = None,
+    ) -> None:
+        self.processes = bool(processes)
+        self.workers = max(1, int(workers or os.cpu_count() or 1))
+        self.idle_seconds = float(idle_seconds)
+        self.poll_seconds = float(poll_seconds or min(5.0, max(0.05, self.idle_seconds / 4)))
+        self._lock = threading.Lock()
+        self._client: Any = None
+        self._last_busy = 0.0
+        self._stop = threading.Event()
+        self.starts = 0  # clusters started so far (each start costs ≈ 0.5–1 s)
+
+    @property
+    def running(self) -> bool:
+        with self._lock:
+            return self._client is not None
+
+    def client(self):
+        """The running cluster's client, started now if there is none."""
+        from distributed import Client, LocalCluster
+
+        with self._lock:
+            self._last_busy = time.monotonic()
+            if self._client is not None and self._client.status == "running":
+                return self._client
+            self._shutdown_locked()
+            cluster = LocalCluster(
+                n_workers=self.workers if self.processes else 1,
+                threads_per_worker=1 if self.processes else self.workers,
+                processes=self.processes,
+                dashboard_address=None,
+                **({"host": "127.0.0.1"} if self.processes else {}),  # threads: the inproc:// transport
+            )
+            self._client = Client(cluster, set_as_default=False)
+            self.starts += 1
+            self._stop = threading.Event()
+            threading.Thread(
+                target=self._reap, args=(self._client, self._stop), name="adx-dask-idle", daemon=True
+            ).start()
+            return self._client
+
+    def busy(self) -> bool:
+        """True while the scheduler holds a task (submitted, running or not yet released)."""
+        with self._lock:
+            client = self._client
+        if client is None:
+            return False
+        try:
+            return bool(client.cluster.scheduler.tasks)
+        except AttributeError:  # pragma: no cover - a cluster without an in-process scheduler
+            return True
+
+    def close(self) -> None:
+        """Close the client and the cluster now (idempotent)."""
+        with self._lock:
+            self._shutdown_locked()
+
+    def _shutdown_locked(self) -> None:
+        client, self._client = self._client, None
+        self._stop.set()
+        if client is not None:
+            cluster = client.cluster
+            client.close()
+            if cluster is not None:
+                cluster.close()
+
+    def _reap(self, client: Any, stop: threading.Event) -> None:
+        """Poll until ``client`` has been idle for ``idle_seconds``, then close it."""
+        while not stop.wait(self.poll_seconds):
+            if self.busy():
+                with self._lock:
+                    self._last_busy = time.monotonic()
+                continue
+            with self._lock:
+                if self._client is not client:
+                    return  # closed or replaced meanwhile
+                if time.monotonic() - self._last_busy >= self.idle_seconds:
+                    self._shutdown_locked()
+                    return
+
+
+@functools.cache
+def shared_local_dask(processes: bool = False, workers: int | None = None) -> LocalDask:
+    """The process-wide ``LocalDask`` for one configuration (created on first use)."""
+    return LocalDask(processes=processes, workers=workers)
 
 
 def local_client(*, processes: bool = False, workers: int | None = None):
-    """The in-process LocalCluster's client (threads by default), created once and reused."""
-    from distributed import Client, LocalCluster
-
-    key = f"{processes}-{workers}"
-    with _LOCAL_LOCK:
-        client = _LOCAL.get(key)
-        if client is not None and client.status == "running":
-            return client
-        nw = workers or max(1, os.cpu_count() or 1)
-        cluster = LocalCluster(
-            n_workers=nw if processes else 1,
-            threads_per_worker=1 if processes else nw,
-            processes=processes,
-            dashboard_address=None,
-            **({"host": "127.0.0.1"} if processes else {}),  # threads: the inproc:// transport
-        )
-        client = Client(cluster, set_as_default=False)
-        _LOCAL[key] = client
-        return client
+    """The in-process LocalCluster's client (threads by default), started on demand and closed
+    after ``LOCAL_IDLE_SECONDS`` without work (see ``LocalDask``)."""
+    return shared_local_dask(bool(processes), workers).client()
 
 
 def resolve_client(client: Any = None):
@@ -1032,9 +1122,11 @@ __all__ = [
     "CANCELLED",
     "FAILED",
     "HEADLINE",
+    "LOCAL_IDLE_SECONDS",
     "STATISTICS",
     "SUCCESS",
     "Chunk",
+    "LocalDask",
     "Sweep",
     "SweepLimits",
     "SweepResult",
@@ -1046,4 +1138,5 @@ __all__ = [
     "plan_chunks",
     "resolve_client",
     "run_sweep",
+    "shared_local_dask",
 ]

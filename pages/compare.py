@@ -25,6 +25,7 @@ from dynamics.matrices import build_heads
 from dynamics.scenario import ATTENTION_KINDS
 from ui import session
 from ui.figures import attention_heatmap, cluster_order
+from ui.text import escaped
 
 log = logging.getLogger("adx.compare")
 
@@ -64,12 +65,12 @@ def run(label: str, attention: str, fields: dict):
     """(scenario, display) of one variant, or (None, None) after an st.error."""
     scenario, err = session.safe_scenario(attention=attention, **fields)
     if scenario is None:
-        st.error(f"Variant {label} ({attention}): {err}")
+        st.error(f"Variant {label} ({attention}): {escaped(err)}")
         return None, None
     try:
         return scenario, session.cached_display(scenario)
     except ScenarioError as exc:
-        st.error(f"Variant {label} ({attention}): {exc}")
+        st.error(f"Variant {label} ({attention}): {escaped(exc)}")
         return None, None
 
 
@@ -154,7 +155,7 @@ def player_view(runs: dict) -> None:
         shown = state.error is None
     except Exception as exc:
         log.exception("3D player failed")
-        st.warning(f"The 3D player could not start ({exc}); showing a static view.")
+        st.warning(f"The 3D player could not start ({escaped(exc)}); showing a static view.")
     if not shown:
         st.plotly_chart(session.static_figure(display), width="stretch", key="cmp_static", theme=None)
 

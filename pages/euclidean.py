@@ -13,8 +13,6 @@ also runs alone (AppTest.from_file).
 
 from __future__ import annotations
 
-import html
-import json
 import logging
 from typing import Any
 
@@ -37,6 +35,8 @@ from dynamics.euclidean import (
 from dynamics.theorems import Card, evaluate_euclidean
 from ui import euclidean_figures as figs
 from ui.session import leave_legacy_pages_mode
+from ui.text import escaped
+from ui.theorem_card import theorem_card, theorem_name
 
 log = logging.getLogger("adx.euclidean")
 
@@ -61,8 +61,8 @@ CASES: dict[str, tuple[str, str | None, str]] = {
         "Paranormal V = diag(1, …, 1, −0.5)",
         None,
         "V = λ on a subspace 𝓕 and smaller spectral radius on its complement 𝓖: the 𝓕-components "
-        "converge to the boundary of a polytope (or 0), the 𝓖-component stays free (Thm t:multiplicity; "
-        "its key–query condition is UNCONFIRMED in our notes, so no card is registered for it).",
+        "converge to the boundary of a polytope (or 0), the 𝓖-component stays free (the paper's §5; "
+        "its key–query condition is not in the excerpts we had, so no card is registered for it).",
     ),
     "negative": (
         "V = −I — one cluster at the origin",
@@ -92,23 +92,6 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     },
     "leaders": {"n": 12, "d": 1, "T": 8.0, "dt": 0.02, "frames": 81},
 }
-LABELS = {
-    "euclidean_model": ("the Euclidean model in ℝᵈ", "space"),
-    "value_identity": ("V = I", "‖V − I‖/√d"),
-    "value_minus_identity": ("V = −I", "‖V + I‖/√d"),
-    "qk_symmetric": ("QᵀK symmetric", "asymmetry"),
-    "qk_positive_definite": ("QᵀK positive definite", "smallest eigenvalue"),
-    "qk_identity": ("QᵀK = I", "‖QᵀK − I‖/√d"),
-    "tokens_distinct": ("tokens pairwise distinct", "min distance"),
-    "value_top_real": ("λ₁ (largest modulus) real", "|Im λ₁|"),
-    "value_top_positive": ("λ₁ positive", "Re λ₁"),
-    "value_top_modulus_simple": ("λ₁ simple: λ₁ > |λ₂|", "|λ₁| − |λ₂|"),
-    "qk_positive_on_top": ("⟨Qφ₁, Kφ₁⟩ > 0", "⟨Qφ₁, Kφ₁⟩"),
-    "d_equals_1": ("d = 1", "d"),
-    "value_positive": ("V > 0", "V"),
-    "qk_positive": ("QK > 0", "QK"),
-}
-OK_COLOR, BAD_COLOR = "#1a7f37", "#cf222e"
 HEATMAP_TIMES = 4
 
 
@@ -216,39 +199,8 @@ def case_of(es: EuclideanScenario) -> str:
 
 # ------------------------------------------------------------------------------------ card
 def render_card(card: Card) -> None:
-    """A glpr card: ✓/✗ per assumption with its deciding number, prediction, observation, tolerance."""
-    with st.container(border=True, key=f"eu_card_{card.id}"):
-        st.markdown(f"**{card.title}**")
-        st.caption(card.source)
-        rows = []
-        for name, a in card.assumptions.items():
-            what, number = LABELS.get(name, (name.replace("_", " "), "value"))
-            value = a.value if isinstance(a.value, str) else f"{a.value:.4g}"
-            rows.append(
-                f'<div class="adx-assumption" data-holds="{str(a.holds).lower()}" data-name="{name}" '
-                f'title="{html.escape(a.detail)}" style="margin:0 0 0.3rem 0;line-height:1.35">'
-                f'<span style="color:{OK_COLOR if a.holds else BAD_COLOR};font-weight:700;'
-                f'display:inline-block;width:1.4rem">{"✓" if a.holds else "✗"}</span>'
-                f"<b>{html.escape(what)}</b> — "
-                f"{html.escape(number)} <b>{html.escape(value)}</b>"
-                f'<div style="font-size:0.8rem;opacity:0.72;margin-left:1.6rem">'
-                f"{html.escape(a.detail)}</div></div>"
-            )
-        st.markdown("".join(rows), unsafe_allow_html=True)
-        st.markdown(
-            ("**Prediction** " if card.applies else "**Prediction** (if it applied) ") + card.prediction
-        )
-        if card.observed is True:
-            st.success(f"**Observed** — {card.reason}", icon=":material/check_circle:")
-        elif card.observed is False:
-            st.error(f"**Contradicted** — {card.reason}", icon=":material/cancel:")
-        elif not card.applies:
-            st.warning(f"**Not covered by the theorem** — {card.reason}", icon=":material/block:")
-        else:
-            st.info(f"**Undecided** — {card.reason}", icon=":material/hourglass_empty:")
-        st.caption(f"Tolerance: {card.tolerance}")
-        with st.expander("All numbers of this card"):
-            st.code(json.dumps(card.to_json()["numbers"], indent=1, ensure_ascii=False), language="json")
+    """A glpr card, drawn by the app's one card builder (ui.theorem_card)."""
+    theorem_card(card, compact=False, key=f"eu_card_{card.id}")
 
 
 # ------------------------------------------------------------------------------------ views
@@ -350,7 +302,7 @@ def main() -> None:
         "in self-attention dynamics, arXiv:2305.05465.*"
     )
     if es is None:
-        st.error(f"This is not a valid scenario: {problem}", icon=":material/error:")
+        st.error(f"This is not a valid scenario: {escaped(problem)}", icon=":material/error:")
         return
     if st.session_state.get("eu_json", "").strip():
         case = case_of(es)
@@ -358,7 +310,7 @@ def main() -> None:
     try:
         result, cards = cached_run(es)
     except ScenarioError as exc:
-        st.error(f"This scenario cannot be run: {exc}", icon=":material/error:")
+        st.error(f"This scenario cannot be run: {escaped(exc)}", icon=":material/error:")
         return
     (st.success if result.success else st.error)(
         f"{result.message} · n = {es.n}, d = {es.d}, {es.integrator}, dt = {es.dt:g}",
@@ -376,7 +328,8 @@ def main() -> None:
             render_card(by_id[card_id])
         else:
             st.info(
-                "No registered card for the paranormal case (its key–query hypothesis is UNCONFIRMED). "
+                "No registered card for the paranormal case (its key–query hypothesis is not in the excerpts "
+                "we had). "
                 "The nearest results:",
                 icon=":material/info:",
             )
@@ -384,7 +337,10 @@ def main() -> None:
         applying = [c for c in cards if c.applies and c.id != card_id]
         if applying:
             words = {True: "observed", False: "contradicted", None: "undecided"}
-            st.caption("Also applies here: " + ", ".join(f"{c.id} ({words[c.observed]})" for c in applying))
+            st.caption(
+                "Also applies here: "
+                + ", ".join(f"{theorem_name(c.id)} ({words[c.observed]})" for c in applying)
+            )
         with st.expander("Scenario JSON"):
             st.code(es.to_json(indent=1), language="json")
 
@@ -392,10 +348,10 @@ def main() -> None:
 try:
     main()
 except ScenarioError as exc:
-    st.error(f"Something in this view is not a valid scenario: {exc}", icon=":material/error:")
+    st.error(f"Something in this view is not a valid scenario: {escaped(exc)}", icon=":material/error:")
 except Exception as exc:  # the page must never show a traceback
     log.exception("euclidean page failed")
     st.error(
-        f"Something went wrong while drawing this view ({type(exc).__name__}: {exc}).",
+        f"Something went wrong while drawing this view ({type(exc).__name__}: {escaped(exc)}).",
         icon=":material/error:",
     )

@@ -34,6 +34,7 @@ from dynamics.gaussian import (
 )
 from ui import meanfield_figures as mf
 from ui import session
+from ui.text import escaped
 
 log = logging.getLogger("adx.mean_field")
 
@@ -294,11 +295,11 @@ def header(gs: GaussianScenario, preset_key: str, ode: dict[str, Any]) -> None:
     st.markdown(f"**{p.title}** — {p.caption}  \n*{p.source}*")
     status, msg = ode["status"], ode["message"]
     if status == FAILED:
-        st.error(f"The moment ODE failed: {msg}", icon=":material/error:")
+        st.error(f"The moment ODE failed: {escaped(msg)}", icon=":material/error:")
     elif status == STOPPED:
-        st.warning(f"ODE ({gs.variant}): {msg}", icon=":material/trending_up:")
+        st.warning(f"ODE ({gs.variant}): {escaped(msg)}", icon=":material/trending_up:")
     else:
-        st.success(f"ODE ({gs.variant}): {msg}", icon=":material/check_circle:")
+        st.success(f"ODE ({gs.variant}): {escaped(msg)}", icon=":material/check_circle:")
 
 
 def main() -> None:
@@ -405,10 +406,10 @@ def main() -> None:
 try:
     main()
 except ScenarioError as exc:
-    st.error(f"Something in this view is not a valid scenario: {exc}", icon=":material/error:")
+    st.error(f"Something in this view is not a valid scenario: {escaped(exc)}", icon=":material/error:")
 except Exception as exc:  # the page must never show a traceback to a class
     log.exception("mean-field page failed")
     st.error(
-        f"Something went wrong while drawing this view ({type(exc).__name__}: {exc}).",
+        f"Something went wrong while drawing this view ({type(exc).__name__}: {escaped(exc)}).",
         icon=":material/error:",
     )

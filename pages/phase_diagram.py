@@ -8,7 +8,9 @@ with its time estimate. While a sweep runs the page shows a progress bar and a C
 (a click reruns the script, which cancels the remaining Dask chunks). Finished sweeps are kept in
 ``st.cache_data`` keyed on the sweep's JSON and can be downloaded (NPZ with the JSON embedded,
 or the JSON alone). The heatmap has a fixed colour range; the dashed line is the equiangular
-curve of §D.4 (SA, ρ₀ = 0, ε = 10⁻³, the sweep's n).
+curve of §D.4 (SA, ρ₀ = 0, ε = 10⁻³, the sweep's n). Sweeps of one chunk (the default one) run in
+the script's thread; bigger ones go through Dask (``$ADX_DASK_SCHEDULER``, else an in-process
+cluster started on demand and closed after a minute without work).
 
 Registered in app.py as
 ``st.Page("pages/phase_diagram.py", title="Phase diagrams", icon=":material/grid_on:",
@@ -34,10 +36,12 @@ from dynamics.sweep import (
     SweepLimits,
     SweepResult,
     equiangular_curve,
+    plan_chunks,
     run_sweep,
 )
 from ui import session
 from ui.sweep_figures import final_profile, phase_heatmap
+from ui.text import escaped
 
 log = logging.getLogger("adx.phase_diagram")
 
@@ -160,6 +164,13 @@ def build_sweep(v: dict[str, Any]) -> tuple[Sweep | None, str | None]:
 
 
 # ------------------------------------------------------------------------------------ run
+def dask_for(sweep: Sweep) -> str | None:
+    """``"serial"`` for a sweep of one chunk (Dask would add a cluster and no parallelism: the
+    page's default sweep is one chunk), else None: ``$ADX_DASK_SCHEDULER`` or the in-process
+    cluster, started now and closed by ``dynamics.sweep`` after a minute without work."""
+    return "serial" if len(plan_chunks(sweep)) <= 1 else None
+
+
 def execute(sweep: Sweep) -> SweepResult | None:
     """Run with a progress bar and a Cancel button; a Cancel click reruns (and cancels)."""
     est = estimate_seconds(sweep)
@@ -173,13 +184,13 @@ def execute(sweep: Sweep) -> SweepResult | None:
             bar.progress(min(1.0, fraction), text=f"{100 * fraction:.0f} %")
 
         try:
-            result = run_sweep(sweep, progress=progress, limits=APP_SWEEP_LIMITS)
+            result = run_sweep(sweep, progress=progress, limits=APP_SWEEP_LIMITS, client=dask_for(sweep))
         except ScenarioError as exc:
-            box.update(label=f"Refused: {exc}", state="error")
+            box.update(label=f"Refused: {escaped(exc)}", state="error")
             return None
         except (OSError, RuntimeError, TimeoutError) as exc:
             log.exception("sweep failed")
-            box.update(label=f"The sweep could not run: {str(exc)[:200]}", state="error")
+            box.update(label=f"The sweep could not run: {escaped(str(exc)[:200])}", state="error")
             return None
     if result.status == SUCCESS:
         store(result)
@@ -241,7 +252,7 @@ def main() -> None:
     else:
         sweep, error = build_sweep(v)
     if error or sweep is None:
-        st.error(f"This sweep is refused: {error}", icon=":material/error:")
+        st.error(f"This sweep is refused: {escaped(error)}", icon=":material/error:")
         return
     js = sweep.to_json()
     try:

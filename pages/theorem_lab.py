@@ -1,12 +1,13 @@
 """The Theorem lab: one theorem at a time, its assumptions checked live, its prediction against a run.
 
-Pick a result of the registry (``dynamics.theorems``; ``theorem=<id>`` in the URL): its preset
-loads, the card shows each assumption ✓/✗ with the number deciding it, the prediction beside what
-the simulation shows, and one-click counter-examples that load a scenario breaking one assumption.
-Four controls in the sidebar break assumptions by hand (mask, heads, V's eigenvalue λ₁, initial
-tokens); the card is re-evaluated on every rerun, the run is cached on the scenario's JSON. The
-3D player beside the card plays the run. Results about the Euclidean model are shown without a
-simulation (this engine integrates on the sphere / ellipsoid only).
+Pick a result of the registry (``dynamics.theorems``; the picker shows each theorem's name,
+``theorem=<id>`` is in the URL): its lesson loads, the card shows each assumption ✓/✗ with the
+number deciding it, the prediction beside what the simulation shows, and one-click
+counter-examples that load a scenario breaking one assumption. Four controls in the sidebar break
+assumptions by hand (mask, heads, V's eigenvalue λ₁, initial tokens); the card is re-evaluated on
+every rerun, the run is cached on the scenario's JSON. The 3D player beside the card plays the
+run. Results about the Euclidean model are evaluated on their example scenario of that model
+(run and cached here); the Euclidean model page draws them.
 
 State: the loaded scenario (preset, counter-example or link) is ``st.session_state["_lab_base"]``
 (JSON); the controls' widgets modify it. URL: ``theorem`` (a bound selectbox) and, when the view
@@ -18,6 +19,7 @@ so the address bar is always a link to this view. Registered in app.py as
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import urllib.parse
 from typing import Any
@@ -26,30 +28,33 @@ import numpy as np
 import streamlit as st
 
 from dynamics import Head, MatrixSpec, Scenario, ScenarioError
+from dynamics.euclidean import EuclideanScenario, simulate_euclidean
 from dynamics.limits import check as check_limits
 from dynamics.matrices import build_heads
 from dynamics.presets import Preset
 from dynamics.presets import get as get_preset
-from dynamics.theorems import IDS, Card, evaluate
+from dynamics.theorems import IDS, Card, evaluate, get
 from ui import session
+from ui.text import escaped, literal
 from ui.theorem_card import (
     EUCLIDEAN_MESSAGE,
+    EUCLIDEAN_URL_PATH,
     LAB_URL_PATH,
     THEOREM_PRESETS,
     cached_cards,
     theorem_card,
+    theorem_name,
 )
 
 log = logging.getLogger("adx.theorem_lab")
 
 DEFAULT_THEOREM = "ast-hemisphere"
-#: The scenario on which the Euclidean-model cards list their (failing) assumptions.
-EUCLIDEAN_STAND_IN = "consensus"
 
 THEOREM_KEY = "theorem"
 MASK_KEY, HEADS_KEY, V1_KEY, INIT_KEY = "lab_mask", "lab_heads", "lab_v1", "lab_init"
 CONTROL_KEYS = (MASK_KEY, HEADS_KEY, V1_KEY, INIT_KEY)
 BASE, FOR, ORIGIN, V1_DEFAULT = "_lab_base", "_lab_for", "_lab_origin", "_lab_v1_default"
+URL_THEOREM = "_lab_url_theorem"  # the theorem the address bar last named
 AS_LOADED = "as loaded"
 INIT_OPTIONS = (AS_LOADED, "uniform", "hemisphere", "antipodal", "great_circle")
 INIT_LABELS = {
@@ -225,6 +230,29 @@ def ensure_loaded(theorem_id: str) -> str | None:
 
 
 # ------------------------------------------------------------------------------------ URL
+def adopt_linked_theorem(linked: str | None) -> None:
+    """Select the theorem a link names (first load, or a link followed inside the session).
+
+    The picker shows names, so it is not bound to the URL (a bound selectbox would write the
+    name into the link): ``theorem=<id>`` is read here and written by :func:`write_theorem_to_url`.
+    """
+    ss = _state()
+    if linked in IDS and linked != ss.get(URL_THEOREM):
+        ss[THEOREM_KEY] = linked
+        ss[URL_THEOREM] = linked
+    elif ss.get(THEOREM_KEY) not in IDS:
+        ss[THEOREM_KEY] = DEFAULT_THEOREM
+
+
+def write_theorem_to_url(theorem_id: str) -> None:
+    _state()[URL_THEOREM] = theorem_id
+    try:
+        if st.query_params.get(THEOREM_KEY) != theorem_id:
+            st.query_params[THEOREM_KEY] = theorem_id
+    except Exception as exc:  # e.g. a parameter bound to another page's widget
+        log.info("could not write the theorem to the URL: %s", exc)
+
+
 def sync_url(scenario: Scenario | None, preset: Preset | None) -> None:
     """Scenario parameters in the address bar when the view differs from the preset, none else."""
     want = {} if scenario is None or preset is None or scenario == preset.scenario else scenario.to_query()
@@ -304,7 +332,7 @@ def sidebar(theorem_id: str, base: Scenario | None) -> dict[str, Any]:
     if base is not None:
         st.caption("Loaded tokens: " + ("explicit positions" if base.x0 is not None else _init_words(base)))
     st.button(
-        "Back to the preset",
+        "Back to the lesson",
         icon=":material/restart_alt:",
         on_click=_back_to_preset,
         disabled=euclid,
@@ -323,6 +351,24 @@ def _init_words(s: Scenario) -> str:
 
 
 # ------------------------------------------------------------------------------------ panels
+def _euclidean_cards(scenario_json: str) -> list[Card]:
+    es = EuclideanScenario.from_json(scenario_json)
+    return evaluate(es, simulate_euclidean(es))
+
+
+@functools.cache
+def _euclidean_cache() -> Any:
+    return st.cache_data(max_entries=8, show_spinner="Running the Euclidean model…")(_euclidean_cards)
+
+
+def euclidean_card(theorem_id: str) -> Card:
+    """The card of a Euclidean-model result on its example scenario, observed on a (cached) run."""
+    example = get(theorem_id).example
+    assert example is not None, f"{theorem_id} has no example scenario"
+    cards = _euclidean_cache()(example().to_json())
+    return next(c for c in cards if c.id == theorem_id)
+
+
 def run_summary(scenario: Scenario) -> str | None:
     """The explorer's one-line verdict of the run (cached with its display data)."""
     try:
@@ -335,7 +381,7 @@ def player_panel(scenario: Scenario) -> None:
     try:
         display = session.cached_display(scenario)
     except ScenarioError as exc:
-        st.error(f"Cannot run this scenario: {exc}", icon=":material/error:")
+        st.error(f"Cannot run this scenario: {escaped(exc)}", icon=":material/error:")
         return
     drawn = False
     try:
@@ -355,7 +401,7 @@ def player_panel(scenario: Scenario) -> None:
         drawn = state.error is None
     except Exception as exc:
         log.exception("3D player failed")
-        st.warning(f"The 3D player could not start ({exc}); showing a static view.")
+        st.warning(f"The 3D player could not start ({escaped(exc)}); showing a static view.")
     if not drawn:
         from ui.figures import static_sphere_figure
 
@@ -369,7 +415,7 @@ def player_panel(scenario: Scenario) -> None:
 
 def scenario_panel(theorem_id: str, scenario: Scenario | None, preset: Preset | None) -> None:
     if preset is not None:
-        st.markdown(f"**Preset — {preset.title}**")
+        st.markdown(f"**Lesson — {preset.title}**")
         st.caption(f"{preset.caption}  \n*Source: {preset.source}*")
     st.markdown("**Link to this view** (the copy button is on the right)")
     st.code(view_link(theorem_id, scenario, preset), language=None, wrap_lines=False)
@@ -384,7 +430,7 @@ def status_line(scenario: Scenario, base: Scenario, preset: Preset | None, origi
     elif origin is not None:
         st.caption("Scenario from the link.")
     if scenario != base:
-        st.caption("Modified with the sidebar controls — *Back to the preset* undoes everything.")
+        st.caption("Modified with the sidebar controls — *Back to the lesson* undoes everything.")
 
 
 # ------------------------------------------------------------------------------------ page
@@ -398,26 +444,27 @@ def main() -> None:
     session.leave_legacy_pages_mode()
     st.html(PAGE_CSS)
     raw = st.query_params.get_all(THEOREM_KEY)
+    adopt_linked_theorem(raw[-1] if raw else None)
     with st.sidebar:
         theorem_id = st.selectbox(
             "Theorem",
             IDS,
-            index=IDS.index(DEFAULT_THEOREM),
             key=THEOREM_KEY,
-            bind="query-params",
             persist_state="session",
-            help="A result of the papers (dynamics.theorems); its preset loads with it.",
+            format_func=theorem_name,
+            help="A result of the papers; its lesson loads with it.",
         )
+    write_theorem_to_url(theorem_id)
     if raw and raw[-1] not in IDS:
         st.warning(
-            f"This link asks for an unknown theorem {raw[-1][:80]!r}; showing `{theorem_id}`. "
-            "Pick one in the sidebar.",
+            f"This link asks for an unknown theorem {literal(raw[-1])}; showing "
+            f"*{theorem_name(theorem_id)}*. Pick one in the sidebar.",
             icon=":material/link_off:",
         )
     link_problem = ensure_loaded(theorem_id)
     if link_problem:
         st.error(
-            f"The link's scenario was refused ({link_problem}); showing the preset.",
+            f"The link's scenario was refused ({escaped(link_problem)}); showing the lesson.",
             icon=":material/link_off:",
         )
     ss = _state()
@@ -431,24 +478,22 @@ def main() -> None:
         try:
             scenario = apply_controls(base, values, float(ss.get(V1_DEFAULT, values[V1_KEY])))
         except ScenarioError as exc:
-            st.error(f"These controls give no valid scenario: {exc}", icon=":material/error:")
+            st.error(f"These controls give no valid scenario: {escaped(exc)}", icon=":material/error:")
             scenario = base
     sync_url(scenario, preset)
 
     left, right = st.columns([1.12, 1], gap="medium")
     card: Card | None = None
     with left:
-        if scenario is None:  # a Euclidean-model result: assumptions only, no simulation
-            stand_in = get_preset(EUCLIDEAN_STAND_IN).scenario
-            card = next(c for c in evaluate(stand_in) if c.id == theorem_id)
+        if scenario is None:  # a Euclidean-model result: its example scenario of that model
+            card = euclidean_card(theorem_id)
             theorem_card(card, compact=False, key="lab")
-            st.caption(f"Assumptions checked on the '{EUCLIDEAN_STAND_IN}' lesson's scenario (sphere).")
         else:
             status_line(scenario, base, preset, ss.get(ORIGIN))
             try:
                 cards = cached_cards(scenario)
             except ScenarioError as exc:
-                st.error(f"This scenario cannot be run: {exc}", icon=":material/error:")
+                st.error(f"This scenario cannot be run: {escaped(exc)}", icon=":material/error:")
                 cards = evaluate(scenario)
             card = next(c for c in cards if c.id == theorem_id)
             theorem_card(
@@ -462,10 +507,11 @@ def main() -> None:
     with right:
         if scenario is None:
             st.info(
-                f"**No simulation** — this result {EUCLIDEAN_MESSAGE}. This engine integrates on the "
-                "sphere and the layer-norm ellipsoid only.",
+                f"**No sphere here** — this result {EUCLIDEAN_MESSAGE}, with its pictures. The card on "
+                "the left is evaluated on the example scenario of that model.",
                 icon=":material/construction:",
             )
+            st.markdown(f"[Open the Euclidean model page ↗]({EUCLIDEAN_URL_PATH})")
         else:
             player_panel(scenario)
         scenario_panel(theorem_id, scenario, preset)
@@ -474,11 +520,11 @@ def main() -> None:
 try:
     main()
 except ScenarioError as exc:
-    st.error(f"Something in this view is not a valid scenario: {exc}", icon=":material/error:")
+    st.error(f"Something in this view is not a valid scenario: {escaped(exc)}", icon=":material/error:")
 except Exception as exc:  # the page must never show a traceback to a class
     log.exception("theorem lab failed")
     st.error(
-        f"Something went wrong while drawing this view ({type(exc).__name__}: {exc}). "
-        "Pick the theorem again or press *Back to the preset*.",
+        f"Something went wrong while drawing this view ({type(exc).__name__}: {escaped(exc)}). "
+        "Pick the theorem again or press *Back to the lesson*.",
         icon=":material/error:",
     )

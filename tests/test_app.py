@@ -120,7 +120,7 @@ def test_about_page_loads() -> None:
     assert not at.exception
     assert at.title[0].value == "About the maths"
     text = " ".join(m.value for m in at.markdown)
-    for needle in ("2412.02682", "2312.10794", "UNCONFIRMED", "Thm D", "w-(x^\\top Pw)x"):
+    for needle in ("2412.02682", "2312.10794", "What this project found", "Thm D", "w-(x^\\top Pw)x"):
         assert needle in text
     assert len(at.get("latex")) >= 6
 

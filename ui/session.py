@@ -5,7 +5,8 @@
 d > 3), cluster labels, metric curves, the verdict, the camera direction of V's top eigenvector and
 a few full-dimensional frames for the attention heatmap. ``cached_display(scenario)`` wraps it in
 ``st.cache_data`` keyed on the scenario's canonical JSON (a short string: never on arrays, whose
-hash Streamlit samples).
+hash Streamlit samples), bounded in bytes (``$ADX_CACHE_MB`` per process, see ``cache_budget``);
+the curves, heatmap and static figures are cached the same way, as plain figure dicts.
 
 ``attention_matrix(scenario, t, x, head)`` computes the heatmap matrix of one saved frame on
 demand (cheap; used inside an ``st.fragment``).
@@ -16,6 +17,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,12 +52,13 @@ HEAT_MAX_CELLS = 256
 CONSENSUS_TOL = 1e-3
 #: Tokens whose directions are closer than this (chord) belong to one cluster.
 CLUSTER_EPS = 1e-2
-CACHE_ENTRIES = 24
+#: Memory for the explorer's caches, per server process (MB); $ADX_CACHE_MB overrides it.
+DEFAULT_CACHE_MB = 128.0
+CACHE_MB_ENV = "ADX_CACHE_MB"
 
 METRIC_NAMES = ("diameter (rad)", "min cosine", "clusters", "energy E_β / max")
 #: Fixed y ranges of the bounded curves (an axis that means the same in every lesson).
 METRIC_RANGES = {"diameter (rad)": (0.0, 3.3), "min cosine": (-1.05, 1.05), "energy E_β / max": (0.0, 1.05)}
-CURVE_ROW_HEIGHT = 84
 
 
 @dataclass(frozen=True)
@@ -129,6 +132,36 @@ def metric_series(
             energy[sl] = np.exp(log_e + np.log(2.0) - beta - 2 * np.log(n))
     count = labels.max(axis=1).astype(np.int64) + 1
     return dict(zip(METRIC_NAMES, (diam, mcos, count, energy), strict=True))
+
+
+def frame_clusters(xs: np.ndarray, eps: float = CLUSTER_EPS, pairs_per_chunk: float = 2e6) -> np.ndarray:
+    """``dynamics.metrics.clusters`` of every frame of (K, n, d) → (K, n) labels, many frames per
+    call: the graphs "‖u_i − u_j‖ < eps" (u = x/‖x‖, the same arithmetic) of a chunk of frames are
+    the blocks of one block-diagonal graph, whose connected components are found at once; labels
+    are then numbered 0, 1, … per frame in order of each cluster's first token, as ``clusters``
+    does. (One SciPy call per frame cost ≈ 0.3 ms of overhead: ≈ 45 ms for the default lesson.)"""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    k, n, _ = xs.shape
+    out = np.empty((k, n), dtype=np.int64)
+    upper = np.triu(np.ones((n, n), dtype=bool), k=1)  # an undirected graph needs each pair once
+    step = max(1, int(pairs_per_chunk // max(1, n * n)))
+    for start in range(0, k, step):
+        x = xs[start : start + step]
+        m = x.shape[0]
+        u = x / np.linalg.norm(x, axis=-1, keepdims=True)
+        sq = np.vecdot(u, u)
+        d2 = sq[:, :, None] + sq[:, None, :] - 2 * (u @ np.swapaxes(u, -1, -2))
+        f, i, j = np.nonzero((d2 < eps * eps) & upper)
+        graph = coo_matrix((np.ones(f.size, dtype=np.int8), (f * n + i, f * n + j)), shape=(m * n, m * n))
+        _, labels = connected_components(graph.tocsr(), directed=False)
+        _, first = np.unique(labels, return_index=True)  # global first-appearance order …
+        rank = np.empty_like(first)
+        rank[np.argsort(first)] = np.arange(first.size)
+        ranked = rank[labels].reshape(m, n)
+        out[start : start + m] = ranked - ranked[:, :1]  # … restarted at 0 in every frame
+    return out
 
 
 def _verdict(
@@ -220,9 +253,7 @@ def build_display(scenario: Scenario, limits: Limits = APP_LIMITS) -> Display:
         t, xs = t[:keep], xs[:keep]
         notes.append(f"The state became non-finite; showing t ≤ {t[-1]:.3g}.")
     k, n, d = xs.shape
-    labels_all = np.empty((k, n), dtype=np.int16)
-    for i in range(k):
-        labels_all[i] = M.clusters(xs[i], CLUSTER_EPS)
+    labels_all = frame_clusters(xs, CLUSTER_EPS).astype(np.int16)
     P = scenario.ellipsoid_matrix()
     series = metric_series(xs, scenario.beta, labels_all, P)
     final_clusters = int(labels_all[-1].max()) + 1
@@ -281,6 +312,31 @@ def build_display(scenario: Scenario, limits: Limits = APP_LIMITS) -> Display:
     )
 
 
+# ------------------------------------------------------------------------------------- caches
+# Everything cached here is keyed on the scenario's canonical JSON (plus a few small display
+# choices), never on arrays, and held by st.cache_data: values are stored pickled, each cache is
+# a least-recently-used store bounded in BYTES (``max_size``), and concurrent sessions asking for
+# the same missing key compute it once (Streamlit's per-key compute lock; the others wait for it,
+# tests/test_rerun_cost.py counts). What a hit costs is one unpickling: ≈ 0.3 ms for the default
+# lesson's display (160 kB), ≈ 0.1 ms for a curves or heatmap spec.
+
+
+def _budget_mb() -> float:
+    """Memory for this process's explorer caches in MB: $ADX_CACHE_MB, default 128 (each replica
+    of a multi-process deployment has its own)."""
+    try:
+        return max(16.0, float(os.environ.get(CACHE_MB_ENV, "") or DEFAULT_CACHE_MB))
+    except ValueError:
+        return DEFAULT_CACHE_MB
+
+
+def cache_budget() -> dict[str, int]:
+    """Bytes (pickled) each cache may hold: the displays ¾ of the budget; the figure specs ¼,
+    shared by their three caches (curves, heatmaps, static 3D)."""
+    total = int(_budget_mb() * 2**20)
+    return {"display": total * 3 // 4, "figure": total // 12}
+
+
 def _cached(scenario_json: str) -> Display:
     from ui import budget
 
@@ -292,11 +348,27 @@ def _cached(scenario_json: str) -> Display:
 
 
 @functools.cache
+def freeze_startup_heap() -> int:
+    """Move every object alive now (modules, classes, plotly's validators: ≈ 170k) out of reach of
+    Python's cyclic garbage collector (``gc.freeze``), once per process, and return how many.
+
+    A full collection walks every tracked object: ≈ 30–100 ms here, triggered every few reruns
+    by allocation counts, nearly all of it re-checking objects that live as long as the process.
+    Called on the caches' first use, when the app's imports are done."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
+
+
+@functools.cache
 def _display_cache() -> Any:
     """``_cached`` wrapped in ``st.cache_data`` on first use (this module imports no Streamlit)."""
     import streamlit as st
 
-    return st.cache_data(max_entries=CACHE_ENTRIES, show_spinner="Integrating…")(_cached)
+    freeze_startup_heap()
+    return st.cache_data(max_size=cache_budget()["display"], show_spinner="Integrating…")(_cached)
 
 
 def cached_display(scenario: Scenario) -> Display:
@@ -304,112 +376,169 @@ def cached_display(scenario: Scenario) -> Display:
     return _display_cache()(scenario.to_json())
 
 
+@functools.cache
+def _figure_caches() -> dict[str, Any]:
+    """The figure-spec builders wrapped in ``st.cache_data``, each bounded in bytes."""
+    import streamlit as st
+
+    wrap = st.cache_data(max_size=cache_budget()["figure"], show_spinner=False)
+    return {"curves": wrap(_curves_spec), "heatmap": wrap(_heatmap_spec), "static": wrap(_static_spec)}
+
+
 def clear_cache() -> None:
     if _display_cache.cache_info().currsize:
         _display_cache().clear()
-    for fn in _FIGURES.values():
-        fn.clear()
+    if _figure_caches.cache_info().currsize:
+        for fn in _figure_caches().values():
+            fn.clear()
 
 
 # ------------------------------------------------------------------------------------- figures
-# Building a plotly figure validates every array (the static 3D figure: ~90 ms, the curves:
-# ~35 ms), far more than serialising it (~3 ms). Figures are shared read-only across reruns and
-# sessions with st.cache_resource (st.plotly_chart only reads them: it calls fig.to_dict()),
-# keyed on the scenario's JSON plus the few display choices — never on arrays.
-_FIGURES: dict[str, Any] = {}
+# Building a plotly figure validates every property as it is set (the curves: make_subplots,
+# update_layout, add_vline ≈ 35 ms; a heatmap ≈ 8 ms; the static 3D figure ≈ 90 ms), far more than
+# serialising it (< 1 ms). How these figures look does not depend on the data: ui.figures (the one
+# source of their style) builds each SHAPE once around placeholder arrays (``_skeleton_*``,
+# cached per process), and a scenario's spec is a copy of that dict with its own arrays and event
+# times put in. The result is the figure ui.figures would build, byte for byte as JSON
+# (tests/test_rerun_cost.py). Pages receive a ``SpecFigure``: st.plotly_chart only needs its dict.
 
 
-def _figure_cache(name: str, builder: Any) -> Any:
-    if name not in _FIGURES:
-        import streamlit as st
-
-        _FIGURES[name] = st.cache_resource(max_entries=4 * CACHE_ENTRIES, show_spinner=False)(builder)
-    return _FIGURES[name]
-
-
-def _static_fig(key: str, _display: Display, trails: bool) -> Any:
-    from ui.figures import static_sphere_figure
-
-    d = _display
-    return static_sphere_figure(
-        d.x3[-1], d.labels[-1], ellipsoid=d.ellipsoid, trails=d.x3 if trails else None
-    )
-
-
-def _curves_base(key: str, _display: Display) -> dict[str, Any]:
-    """The curves without the time marker, as plotly's validated dict (built once per scenario)."""
-    from ui.figures import metric_curves
-
-    d = _display
-    events = {"consensus": d.consensus_t} if d.consensus_t is not None else None
-    return metric_curves(
-        d.t, d.metrics, current_t=None, events=events, row_height=CURVE_ROW_HEIGHT, ranges=METRIC_RANGES
-    ).to_dict()
-
-
-#: The time marker of ``metric_curves(current_t=...)`` (one vertical line per row).
-_MARKER_LINE = {"color": "#D55E00", "width": 1.5}
-
-
-def _prepared_figure(spec: dict[str, Any]) -> Any:
-    """A figure holding an already validated dict: built without re-validating every array
-    (plotly's validation is what costs), and ``to_dict()`` returns exactly ``spec``."""
-    import copy
-
+@functools.cache
+def _spec_figure_type() -> type:
+    """A ``go.Figure`` subclass that holds a finished figure dict and builds no plotly objects:
+    st.plotly_chart (and plotly.io) only call ``to_dict()``, which returns the dict as is, so the
+    figure is never validated again. Other ``go.Figure`` methods are not available on it."""
     import plotly.graph_objects as go
 
-    class _Prepared(go.Figure):
+    class SpecFigure(go.Figure):
+        def __init__(self, spec: dict[str, Any]) -> None:  # no super().__init__: nothing to validate
+            self._adx_spec = spec
+
         def to_dict(self) -> dict[str, Any]:
-            return copy.deepcopy(spec)
+            spec = self._adx_spec  # plotly.io.to_json pops each trace's "uid": fresh trace dicts
+            return {**spec, "data": [dict(trace) for trace in spec.get("data", ())]}
 
-    return _Prepared(copy.deepcopy(spec), _validate=False)
+        def to_plotly_json(self) -> dict[str, Any]:
+            return self.to_dict()
 
+        def __repr__(self) -> str:
+            return f"SpecFigure({len(self._adx_spec.get('data', ()))} traces)"
 
-def _curves_fig(key: str, _display: Display, t_now: float) -> Any:
-    # metric_curves(..., current_t=t_now) spends ~35 ms in plotly's add_vline per new time; the
-    # same figure is the scenario's cached curves plus one line shape per row (its JSON is
-    # identical to metric_curves(current_t=t_now)'s, byte for byte).
-    base = _figure_cache("curves_base", _curves_base)(key, _display)
-    if not base.get("data"):
-        from ui.figures import metric_curves
-
-        d = _display
-        events = {"consensus": d.consensus_t} if d.consensus_t is not None else None
-        return metric_curves(
-            d.t, d.metrics, current_t=t_now, events=events, row_height=CURVE_ROW_HEIGHT, ranges=METRIC_RANGES
-        )
-    spec = dict(base)
-    layout = dict(base.get("layout", {}))
-    marker = [
-        {
-            "line": dict(_MARKER_LINE),
-            "type": "line",
-            "x0": float(t_now),
-            "x1": float(t_now),
-            "xref": tr.get("xaxis", "x"),
-            "y0": 0,
-            "y1": 1,
-            "yref": tr.get("yaxis", "y") + " domain",
-        }
-        for tr in base["data"]
-    ]
-    layout["shapes"] = [*layout.get("shapes", ()), *marker]
-    spec["layout"] = layout
-    return _prepared_figure(spec)
+    return SpecFigure
 
 
-def static_figure(display: Display, trails: bool = True) -> Any:
-    """The last frame (+ trails) as a plain plotly 3D figure; shared, do not mutate."""
-    return _figure_cache("static", _static_fig)(display.scenario_json, display, bool(trails))
+def spec_figure(spec: dict[str, Any]) -> Any:
+    """``spec`` (a plotly figure dict) as a figure for st.plotly_chart, without re-validation."""
+    return _spec_figure_type()(spec)
+
+
+def _typed_arrays(spec: dict[str, Any]) -> dict[str, Any]:
+    """NumPy arrays → plotly.js typed-array specs (base64), as ``go.Figure.to_dict()`` emits them."""
+    from _plotly_utils.utils import convert_to_base64  # what plotly's to_dict() itself calls
+
+    convert_to_base64(spec)
+    return spec
+
+
+@functools.cache
+def _skeleton_curves(names: tuple[str, ...], integer: tuple[bool, ...], events: tuple[str, ...]) -> str:
+    """``metric_curves`` for these series (integer ones drawn as steps), these event labels and a
+    time marker, around two-point placeholder arrays (as JSON: events at t = 0.5, marker at 0.25)."""
+    import plotly.io as pio
+
+    from ui.figures import metric_curves
+
+    placeholder = {n: np.zeros(2, np.int64 if i else np.float64) for n, i in zip(names, integer, strict=True)}
+    events_at = [(0.5, label) for label in events]
+    fig = metric_curves(
+        np.zeros(2),
+        placeholder,
+        current_t=0.25,
+        events=events_at,
+        row_height=CURVES_ROW_HEIGHT,
+        ranges={name: METRIC_RANGES[name] for name in names if name in METRIC_RANGES},
+    )
+    return pio.to_json(fig.to_dict(), validate=False)
+
+
+def _curves_spec(key: str, _display: Display) -> dict[str, Any]:
+    """The scenario's curves: arrays and event times in the skeleton (built once per scenario);
+    the time marker is still at the placeholder time (``curves_figure`` moves it)."""
+    import json
+
+    d = _display
+    names = tuple(d.metrics)
+    integer = tuple(bool(np.issubdtype(np.asarray(d.metrics[n]).dtype, np.integer)) for n in names)
+    events = [("consensus", d.consensus_t)] if d.consensus_t is not None else []
+    spec = json.loads(_skeleton_curves(names, integer, tuple(e for e, _ in events)))
+    t = np.asarray(d.t, dtype=np.float64).ravel()
+    for trace, name in zip(spec["data"], names, strict=True):
+        trace["x"] = t
+        trace["y"] = np.asarray(d.metrics[name]).ravel().astype(np.float64)
+    layout = spec["layout"]
+    rows = len(names)
+    shapes = layout.get("shapes", [])  # add_vline(row="all"): one line per row; events, then marker
+    for e, (_, t_ev) in enumerate(events):
+        for shape in shapes[e * rows : (e + 1) * rows]:
+            shape["x0"] = shape["x1"] = float(t_ev)
+    titles = len(layout.get("annotations", [])) - len(events)
+    for annotation, (_, t_ev) in zip(layout.get("annotations", [])[titles:], events, strict=True):
+        annotation["x"] = float(t_ev)
+    return _typed_arrays(spec)
+
+
+#: Row height of the explorer's curves (px).
+CURVES_ROW_HEIGHT = 84
 
 
 def curves_figure(display: Display, t_now: float) -> Any:
-    """The metric curves with a marker at ``t_now``; shared, do not mutate."""
-    return _figure_cache("curves", _curves_fig)(display.scenario_json, display, float(t_now))
+    """The metric curves with a marker at ``t_now``: ``metric_curves(..., current_t=t_now)``."""
+    spec = _figure_caches()["curves"](display.scenario_json, display)  # a fresh copy: ours to edit
+    rows = len(spec.get("data", ()))
+    if rows:
+        for shape in spec["layout"]["shapes"][-rows:]:  # the marker: the last line of every row
+            shape["x0"] = shape["x1"] = float(t_now)
+    return spec_figure(spec)
 
 
-def _heatmap_fig(key: str, _scenario: Scenario, _display: Display, i: int, head: int | None) -> Any:
-    from ui.figures import attention_heatmap, cluster_order
+def _static_spec(key: str, _display: Display, trails: bool) -> dict[str, Any]:
+    from ui.figures import static_sphere_figure
+
+    d = _display
+    fig = static_sphere_figure(d.x3[-1], d.labels[-1], ellipsoid=d.ellipsoid, trails=d.x3 if trails else None)
+    return fig.to_dict()
+
+
+def static_figure(display: Display, trails: bool = True) -> Any:
+    """The last frame (+ trails) as a plain plotly 3D figure (a ``go.Figure``: the exports need
+    one); built once per scenario, a fresh object per call."""
+    import plotly.graph_objects as go
+
+    spec = _figure_caches()["static"](display.scenario_json, display, bool(trails))
+    return go.Figure(spec, _validate=False)
+
+
+@functools.cache
+def _skeleton_heatmap() -> str:
+    """``attention_heatmap`` (with a title) at the explorer's height, around a 2×2 placeholder."""
+    import plotly.io as pio
+
+    from ui.figures import attention_heatmap
+
+    fig = attention_heatmap(np.zeros((2, 2)), order=np.arange(2), title="title")
+    fig.update_layout(height=HEATMAP_HEIGHT)
+    return pio.to_json(fig.to_dict(), validate=False)
+
+
+HEATMAP_HEIGHT = 380
+
+
+def _heatmap_spec(
+    key: str, _scenario: Scenario, _display: Display, i: int, head: int | None
+) -> dict[str, Any]:
+    import json
+
+    from ui.figures import cluster_order
 
     d = _display
     t_now = float(d.t[d.heat_idx[i]])
@@ -417,18 +546,26 @@ def _heatmap_fig(key: str, _scenario: Scenario, _display: Display, i: int, head:
     order = cluster_order(d.heat_labels[i])
     z, block = pooled(a, order)
     if block == 1:
-        fig = attention_heatmap(a, order=order, title=f"attention α(t = {t_now:.3g})")
+        title, labels = f"attention α(t = {t_now:.3g})", [str(int(k)) for k in order]
     else:
-        fig = attention_heatmap(z, title=f"attention α(t = {t_now:.3g}), {block}×{block} blocks")
-    fig.update_layout(height=380)
-    return fig
+        title, labels = (
+            f"attention α(t = {t_now:.3g}), {block}×{block} blocks",
+            [str(k) for k in range(len(z))],
+        )
+    spec = json.loads(_skeleton_heatmap())
+    trace = spec["data"][0]
+    trace["z"] = np.asarray(z, dtype=np.float32)  # attention_heatmap: m[perm][:, perm] as float32
+    trace["x"] = labels
+    trace["y"] = list(labels)
+    spec["layout"]["title"]["text"] = title
+    return _typed_arrays(spec)
 
 
 def heatmap_figure(scenario: Scenario, display: Display, i: int, head: int | None) -> Any:
     """The attention heatmap of heatmap frame ``i`` (one head, or the mean when ``head`` is None),
-    rows/columns sorted by cluster and block-averaged when large; shared, do not mutate."""
-    key = display.scenario_json
-    return _figure_cache("heatmap", _heatmap_fig)(key, scenario, display, int(i), head)
+    rows/columns sorted by cluster and block-averaged when large (``attention_heatmap``'s figure)."""
+    spec = _figure_caches()["heatmap"](display.scenario_json, scenario, display, int(i), head)
+    return spec_figure(spec)
 
 
 # ------------------------------------------------------------------------------------- heatmap

@@ -1,5 +1,5 @@
 """Theorem cards in Streamlit: what a result assumes, whether each assumption holds, what it predicts
-and what the run shows.
+and what the run shows — drawn from the theorem objects' own words (``dynamics.theorems``).
 
     from ui.theorem_card import theorem_card, pick_card, summary_card, cached_cards
 
@@ -8,14 +8,15 @@ and what the run shows.
                          on_counter_example=load)    # full card with one-click counter-examples
     summary_card(scenario, key="explorer_card")      # the explorer's compact card, self-contained
 
-``theorem_card`` draws one :class:`dynamics.theorems.Card`: a ✓/✗ line per assumption with the number
-that decides it, prediction and observation side by side with the tolerance, a warning saying what
-the theorem no longer guarantees when an assumption breaks, "open question" where the card says so,
-and (when a ``scenario`` is given) one button per counter-example of ``counter_examples(card.id,
-scenario)``. A click calls ``on_counter_example(label, scenario)`` as the button's ``on_click``
-callback (so the caller may change widget state there), stores ``{"label", "scenario"}`` (scenario
-as JSON) in ``st.session_state[f"{key}_counter_example"]`` and makes the call return the label in
-that run.
+:func:`theorem_card` is the one card builder of the app (Theorem lab, explorer, Euclidean model
+page). It draws one :class:`dynamics.theorems.Card`: a ✓/✗ line per assumption with its label and
+the number that decides it, prediction and observation side by side with the tolerance, what this
+project found where it differs from the paper, a warning saying what the theorem no longer
+guarantees when an assumption breaks, "open question" where the card says so, and (when a
+``scenario`` is given) one button per counter-example of ``counter_examples(card.id, scenario)``.
+A click calls ``on_counter_example(label, scenario)`` as the button's ``on_click`` callback (so the
+caller may change widget state there), stores ``{"label", "scenario"}`` (scenario as JSON) in
+``st.session_state[f"{key}_counter_example"]`` and makes the call return the label in that run.
 
 ``cached_cards`` is keyed on the scenario's canonical JSON (a short string, never arrays) and
 integrates under the app's limits (``ui.session.APP_LIMITS``).
@@ -27,7 +28,6 @@ import functools
 import html
 import json
 import logging
-import math
 import re
 import urllib.parse
 from collections.abc import Callable, Sequence
@@ -36,108 +36,55 @@ from typing import Any
 import streamlit as st
 
 from dynamics import Scenario, ScenarioError, simulate
-from dynamics.theorems import IDS, REGISTRY, Card, counter_examples, evaluate
+from dynamics.theorems import IDS, OFF_MODEL, REGISTRY, Card, counter_examples, evaluate, get
+from dynamics.theorems.base import num
+from ui.text import escaped
 
 log = logging.getLogger(__name__)
 
 #: Where the Theorem lab lives (``st.Page(..., url_path=LAB_URL_PATH)`` in app.py).
 LAB_URL_PATH = "theorem_lab"  # = the file name: cold shared links work (see pages/)
+EUCLIDEAN_URL_PATH = "euclidean"
 EUCLIDEAN_MESSAGE = (
-    "lives in the Euclidean model (tokens in ℝᵈ, no normalisation): open the Euclidean model page"
+    "is about the Euclidean model (tokens in ℝᵈ, no normalisation): the Euclidean model page runs it"
 )
-EUCLIDEAN_IDS = frozenset(th.id for th in REGISTRY if th.not_applicable_reason is not None)
+EUCLIDEAN_IDS = frozenset(th.id for th in REGISTRY if th.model == "euclidean")
 CACHE_ENTRIES = 32
-#: The preset (dynamics.presets key) that illustrates each theorem; None: a Euclidean-model result,
-#: not simulated by this engine.
-THEOREM_PRESETS: dict[str, str | None] = {
-    "ast-gradient": "ellipsoid-gradient",
-    "ast-hemisphere": "hemisphere",
-    "ast-causal-identity": "causal",
-    "ast-causal-symmetric": "causal-symmetric-v",
-    "open-causal-symmetric-multihead": "causal-multihead",
-    "glpr-sphere-d3": "consensus",
-    "glpr-cone-collapse": "cone-collapse",
-    "open-metastability": "metastable",
-    **{tid: None for tid in sorted(EUCLIDEAN_IDS)},
-}
-
-#: Assumption name → (what it says, what its deciding number is).
-ASSUMPTION_LABELS: dict[str, tuple[str, str]] = {
-    "one_head": ("one head", "heads"),
-    "several_heads": ("several heads (h ≥ 2)", "heads"),
-    "value_identity": ("V = I", "‖V − I‖/√d"),
-    "value_constant_symmetric": ("V constant and symmetric", "asymmetry ‖V − Vᵀ‖/‖V‖"),
-    "value_top_simple": ("V's top eigenvalue is simple", "gap λ₁ − λ₂"),
-    "value_top_positive": ("V's top eigenvalue is positive", "λ₁"),
-    "tokens_one_side": ("tokens on one side of v⊥", "side margin min ⟨u_i, ±v⟩"),
-    "softmax_attention": ("softmax attention", "attention"),
-    "sa_or_usa": ("softmax or unnormalized attention", "attention"),
-    "causal_mask": ("causal mask", "mask"),
-    "full_attention": ("full attention (no mask)", "mask"),
-    "qk_constant": ("QᵀK constant in time", "QᵀK(t)"),
-    "qk_symmetric": ("QᵀK symmetric", "asymmetry ‖A − Aᵀ‖/‖A‖"),
-    "qk_positive_definite": ("QᵀK positive definite", "smallest eigenvalue"),
-    "qk_bounded_uniformly_continuous": ("QᵀK(t) bounded, uniformly continuous", "sup ‖QᵀK‖ ≤"),
-    "qk_bounded": ("QᵀK bounded", "sup ‖QᵀK‖ ≤"),
-    "qk_identity": ("QᵀK = I", "‖QᵀK − I‖/√d"),
-    "open_hemisphere": ("tokens in an open hemisphere", "LP margin"),
-    "unit_sphere": ("on the unit sphere", "space"),
-    "beta_positive": ("β > 0", "β"),
-    "euclidean_model": ("the Euclidean model in ℝᵈ", "engine integrates on the"),
-}
+#: The lesson (dynamics.presets key) that illustrates each theorem; None: a Euclidean-model result.
+THEOREM_PRESETS: dict[str, str | None] = {th.id: th.preset for th in REGISTRY}
 OK_COLOR, BAD_COLOR = "#1a7f37", "#cf222e"
-STATUS_COLORS = {"theorem": "green", "lemma": "green", "open question": "violet", "not in this model": "gray"}
-#: Tie-break among equally specific applicable cards: stronger conclusions first.
-PRIORITY = (
-    "glpr-cone-collapse",
-    "ast-causal-symmetric",
-    "ast-causal-identity",
-    "glpr-sphere-d3",
-    "ast-hemisphere",
-    "open-causal-symmetric-multihead",
-    "open-metastability",
-    "ast-gradient",
-)
+STATUS_COLORS = {"theorem": "green", "lemma": "green", "open question": "violet", OFF_MODEL: "gray"}
 
 
 # ------------------------------------------------------------------------------------ words
-def assumption_label(name: str) -> tuple[str, str]:
-    """(statement, deciding-number label) of an assumption name (``d_at_least_3`` → "d ≥ 3")."""
-    if name in ASSUMPTION_LABELS:
-        return ASSUMPTION_LABELS[name]
-    if name.startswith("d_at_least_"):
-        return f"d ≥ {name.rsplit('_', 1)[1]}", "d"
-    if name.startswith("d_equals_"):
-        return f"d = {name.rsplit('_', 1)[1]}", "d"
-    if name.startswith("d_"):
-        _, lo, hi = name.split("_", 2)
-        return f"{lo} ≤ d ≤ {hi}", "d"
-    return name.replace("_", " "), "value"
+def theorem_name(theorem_id: str) -> str:
+    """What the app calls a registered result ("Hemisphere ⇒ consensus (Abella et al., Thm 4.1)")."""
+    return get(theorem_id).name
 
 
 def fmt_value(value: float | str) -> str:
-    """The deciding number as a short text (integers without decimals, tiny numbers in e-notation)."""
+    """The deciding number as a short text (integers without decimals, powers of ten as 10⁻⁸)."""
     if isinstance(value, str):
         return value
-    v = float(value)
-    if not math.isfinite(v):
-        return "∞" if v > 0 else ("−∞" if v < 0 else "undefined")
-    if v == int(v) and abs(v) < 1e6:
-        return str(int(v))
-    return f"{v:.3g}"
+    return num(value)
 
 
 def is_open_question(card: Card) -> bool:
     return card.status == "open question"
 
 
-def is_euclidean(card: Card) -> bool:
-    return card.id in EUCLIDEAN_IDS
+def is_off_model(card: Card) -> bool:
+    """A result about the other model (a Euclidean-model result evaluated on a sphere scenario)."""
+    return card.status == OFF_MODEL
 
 
 def broken(card: Card) -> list[str]:
     """Names of the assumptions that fail, in the card's order."""
-    return [name for name, a in card.assumptions.items() if not a.holds]
+    return [a.name for a in card.broken]
+
+
+def _broken_words(card: Card) -> str:
+    return ", ".join(a.label or a.name for a in card.broken)
 
 
 def _has_run(card: Card) -> bool:
@@ -148,28 +95,28 @@ def _has_run(card: Card) -> bool:
 def pick_card(cards: Sequence[Card]) -> Card:
     """The most relevant card for one scenario (the explorer shows only this one).
 
-    1. an applicable (non-Euclidean) card whose observation is decided — open questions count when
-       they report what the run shows — preferring the most specific (most assumptions), then
-       :data:`PRIORITY`;
+    1. an applicable card of the scenario's model whose observation is decided — open questions
+       count when they report what the run shows — preferring the most specific (most
+       assumptions), then the theorem's ``priority``;
     2. else the first applicable card in that order;
-    3. else the non-Euclidean card with the fewest broken assumptions (its ✗ lines say which).
+    3. else the card of the scenario's model with the fewest broken assumptions (its ✗ lines say
+       which).
     """
     if not cards:
         raise ValueError("pick_card: no cards")
-    rank = {cid: i for i, cid in enumerate(PRIORITY)}
 
     def order(c: Card) -> tuple[int, int]:
-        fallback = len(PRIORITY) + (IDS.index(c.id) if c.id in IDS else len(IDS))
-        return (-len(c.assumptions), rank.get(c.id, fallback))
+        priority = get(c.id).priority if c.id in IDS else 1_000
+        return (-len(c.assumptions), priority)
 
-    usable = [c for c in cards if not is_euclidean(c)] or list(cards)
+    usable = [c for c in cards if not is_off_model(c)] or list(cards)
     applicable = sorted((c for c in usable if c.applies), key=order)
     decided = [c for c in applicable if _has_run(c)]
     if decided:
         return decided[0]
     if applicable:
         return applicable[0]
-    return min(usable, key=lambda c: (len(broken(c)), *order(c)))
+    return min(usable, key=lambda c: (len(c.broken), *order(c)))
 
 
 # ------------------------------------------------------------------------------------ data
@@ -216,11 +163,10 @@ def _assumption_html(card: Card, *, details: bool) -> str:
     """One line per assumption: ✓/✗, what it says, the number deciding it (and its detail)."""
     rows = []
     for name, a in card.assumptions.items():
-        what, number = assumption_label(name)
         color = OK_COLOR if a.holds else BAD_COLOR
         value = ""
-        if number != "value":
-            value = f" — {html.escape(number)} <b>{html.escape(fmt_value(a.value))}</b>"
+        if a.quantity:
+            value = f" — {html.escape(a.quantity)} <b>{html.escape(fmt_value(a.value))}</b>"
         detail = (
             f'<div style="font-size:0.8rem;opacity:0.72;line-height:1.3;margin:0.05rem 0 0 1.6rem">'
             f"{html.escape(a.detail)}</div>"
@@ -231,7 +177,7 @@ def _assumption_html(card: Card, *, details: bool) -> str:
             f'<div class="adx-assumption" data-holds="{str(a.holds).lower()}" data-name="{name}" '
             f'title="{html.escape(a.detail)}" style="margin:0 0 0.35rem 0;line-height:1.35">'
             f'<span style="color:{color};font-weight:700;display:inline-block;width:1.4rem">'
-            f"{'✓' if a.holds else '✗'}</span><b>{html.escape(what)}</b>{value}{detail}</div>"
+            f"{'✓' if a.holds else '✗'}</span><b>{html.escape(a.label or name)}</b>{value}{detail}</div>"
         )
     return "".join(rows)
 
@@ -240,44 +186,45 @@ def _assumption_lines(card: Card, *, details: bool) -> None:
     st.markdown(_assumption_html(card, details=details), unsafe_allow_html=True)
 
 
+def _open_question_text(card: Card) -> str:
+    if not card.applies:
+        return f"**Open question** — its setting does not hold here: {card.reason}"
+    m = re.match(r"open question \((.*?)\):\s*(.*)", card.reason, re.DOTALL)
+    context, shows = (m.group(1), m.group(2)) if m else ("", card.reason)
+    text = "**Open question**" + (f" ({context})" if context else "")
+    return text + f" — no verdict from the papers; the simulation shows: {shows}"
+
+
 def _observation(card: Card, *, compact: bool, run_summary: str | None = None) -> None:
     """The observation box: ✓ observed / ✗ contradicted / open question / undecided / not applicable.
 
     ``run_summary`` (what the run shows, in words) replaces the card's "does not apply" reason when
     the theorem does not apply: the theorem has nothing to say, the run still happened.
     """
-    reason = card.reason
-    if is_euclidean(card):
-        st.info(f"**Not simulated here** — {EUCLIDEAN_MESSAGE}.", icon=":material/construction:")
+    if is_off_model(card):
+        st.info(f"**Not simulated here** — this result {EUCLIDEAN_MESSAGE}.", icon=":material/construction:")
     elif is_open_question(card):
-        if card.applies:
-            m = re.match(r"open question \((.*?)\):\s*(.*)", reason, re.DOTALL)
-            context, shows = (m.group(1), m.group(2)) if m else ("", reason)
-            text = "**Open question**" + (f" ({context})" if context else "")
-            text += f" — no verdict from the papers; the simulation shows: {shows}"
-        else:
-            text = f"**Open question** — its setting does not hold here: {reason}"
-        st.info(text, icon=":material/help:")
+        st.info(_open_question_text(card), icon=":material/help:")
     elif card.observed is True:
-        st.success(f"**Observed** — {reason}", icon=":material/check_circle:")
+        st.success(f"**Observed** — {card.reason}", icon=":material/check_circle:")
     elif card.observed is False:
-        st.error(f"**Contradicted** — {reason}", icon=":material/cancel:")
+        st.error(f"**Contradicted** — {card.reason}", icon=":material/cancel:")
     elif not card.applies:
         text = "**Not covered by the theorem**"
         if run_summary:
             text += f" — the run shows: {run_summary}"
         elif not compact:
-            text += f" — {reason}"
+            text += f" — {card.reason}"
         st.warning(text, icon=":material/block:")
     else:
-        st.info(f"**Undecided** — {reason}", icon=":material/hourglass_empty:")
+        st.info(f"**Undecided** — {card.reason}", icon=":material/hourglass_empty:")
 
 
 def _no_longer(card: Card) -> None:
     """When an assumption breaks: say what the theory no longer guarantees."""
-    if card.applies or is_euclidean(card):
+    if card.applies or is_off_model(card):
         return
-    names = ", ".join(assumption_label(n)[0] for n in broken(card))
+    names = _broken_words(card)
     if is_open_question(card):
         st.warning(
             f"✗ **{names}** — this is outside the open question's setting; the run below is just a run.",
@@ -331,6 +278,66 @@ def _counter_example_buttons(
     return clicked
 
 
+def _compact_card(
+    card: Card,
+    *,
+    key: str,
+    scenario: Scenario | None,
+    on_counter_example: Callable[[str, Scenario], None] | None,
+    link: bool,
+    run_summary: str | None,
+) -> str | None:
+    st.markdown(f"**{card.name}** {_badge(card)}")
+    _assumption_lines(card, details=False)
+    _observation(card, compact=True, run_summary=run_summary)
+    if not card.applies and not is_off_model(card):
+        st.caption(f"What the theorem would need: {_broken_words(card)}.")
+    clicked = None
+    if scenario is not None and on_counter_example is not None:
+        clicked = _counter_example_buttons(card, scenario, key, on_counter_example, compact=True)
+    if link:
+        st.markdown(f"[Open this card in the Theorem lab ↗]({lab_href(card.id, scenario)})")
+    return clicked
+
+
+def _full_card(
+    card: Card,
+    *,
+    key: str,
+    scenario: Scenario | None,
+    on_counter_example: Callable[[str, Scenario], None] | None,
+    run_summary: str | None,
+) -> str | None:
+    st.markdown(f"#### {card.name}")
+    st.markdown(
+        f"{html.escape(card.title)}  \n{_badge(card)} <small style='opacity:0.7'>{html.escape(card.source)}"
+        "</small>",
+        unsafe_allow_html=True,
+    )
+    if is_off_model(card):
+        st.info(f"**This result {EUCLIDEAN_MESSAGE}.**", icon=":material/construction:")
+    st.markdown("**Assumptions** — each ✓/✗ recomputed from the scenario, with the number deciding it")
+    _assumption_lines(card, details=True)
+    _no_longer(card)
+    left, right = st.columns(2)
+    with left:
+        applies = card.applies or is_off_model(card)
+        st.markdown("**Prediction**" if applies else "**Prediction** (if it applied)")
+        st.markdown(card.prediction)
+    with right:
+        st.markdown("**Observation**")
+        _observation(card, compact=False, run_summary=run_summary)
+    st.caption(f"How a run is judged: {card.tolerance}")
+    if card.finding:
+        st.info(f"**What this app found** — {card.finding}", icon=":material/lightbulb:")
+    clicked = None
+    if scenario is not None and not is_off_model(card):
+        clicked = _counter_example_buttons(card, scenario, key, on_counter_example, compact=False)
+    with st.expander("All numbers of this card"):
+        st.code(json.dumps(card.to_json()["numbers"], indent=1, ensure_ascii=False), language="json")
+    return clicked
+
+
 def theorem_card(
     card: Card,
     *,
@@ -343,57 +350,27 @@ def theorem_card(
 ) -> str | None:
     """Draw one theorem card; return the label of the counter-example clicked in this run, if any.
 
-    ``compact``: title, one ✓/✗ line per assumption (details in the ⓘ tooltips), the observation
-    and, with ``link``, a link to this card in the Theorem lab; counter-examples sit in a popover.
+    ``compact``: name, one ✓/✗ line per assumption (details in the tooltips), the observation and,
+    with ``link``, a link to this card in the Theorem lab; counter-examples sit in a popover.
     Full: every assumption with its detail, the broken-assumption warning, prediction and
-    observation side by side with the tolerance, counter-example buttons and all numbers.
-    ``run_summary``: what the run shows in words, shown when the theorem does not apply.
-    Counter-example buttons need ``scenario`` (the card's scenario); in compact mode also an
-    ``on_counter_example`` callback (the link then carries the scenario to the lab).
+    observation side by side with the tolerance, what this app found, counter-example buttons and
+    all numbers. ``run_summary``: what the run shows in words, shown when the theorem does not
+    apply. Counter-example buttons need ``scenario`` (a sphere scenario: the card's); in compact
+    mode also an ``on_counter_example`` callback (the link then carries the scenario to the lab).
     """
     with st.container(border=True, key=f"{key}_card"):
         if compact:
-            st.markdown(f"**{card.title}** {_badge(card)}")
-            _assumption_lines(card, details=False)
-            _observation(card, compact=True, run_summary=run_summary)
-            if not card.applies and not is_euclidean(card):
-                st.caption(
-                    "What the theorem would need: "
-                    + ", ".join(assumption_label(n)[0] for n in broken(card))
-                    + "."
-                )
-            clicked = None
-            if scenario is not None and on_counter_example is not None:
-                clicked = _counter_example_buttons(card, scenario, key, on_counter_example, compact=True)
-            if link:
-                st.markdown(f"[Open this card in the Theorem lab ↗]({lab_href(card.id, scenario)})")
-            return clicked
-
-        st.markdown(f"#### {card.title}")
-        st.markdown(
-            f"{_badge(card)} <small style='opacity:0.7'>{html.escape(card.source)}</small>",
-            unsafe_allow_html=True,
+            return _compact_card(
+                card,
+                key=key,
+                scenario=scenario,
+                on_counter_example=on_counter_example,
+                link=link,
+                run_summary=run_summary,
+            )
+        return _full_card(
+            card, key=key, scenario=scenario, on_counter_example=on_counter_example, run_summary=run_summary
         )
-        if is_euclidean(card):
-            st.info(f"**This result {EUCLIDEAN_MESSAGE}.**", icon=":material/construction:")
-        st.markdown("**Assumptions** — each ✓/✗ recomputed from the scenario, with the number deciding it")
-        _assumption_lines(card, details=True)
-        _no_longer(card)
-        left, right = st.columns(2)
-        with left:
-            applies = card.applies or is_euclidean(card)
-            st.markdown("**Prediction**" if applies else "**Prediction** (if it applied)")
-            st.markdown(card.prediction)
-        with right:
-            st.markdown("**Observation**")
-            _observation(card, compact=False, run_summary=run_summary)
-        st.caption(f"Tolerance: {card.tolerance}")
-        clicked = None
-        if scenario is not None and not is_euclidean(card):
-            clicked = _counter_example_buttons(card, scenario, key, on_counter_example, compact=False)
-        with st.expander("All numbers of this card"):
-            st.code(json.dumps(card.to_json()["numbers"], indent=1, ensure_ascii=False), language="json")
-        return clicked
 
 
 def summary_card(
@@ -408,11 +385,11 @@ def summary_card(
     try:
         card = pick_card(list(cards) if cards else cached_cards(scenario))
     except ScenarioError as exc:
-        st.error(f"No theorem card: {exc}", icon=":material/error:")
+        st.error(f"No theorem card: {escaped(exc)}", icon=":material/error:")
         return None
     except Exception as exc:  # never a traceback in the explorer
         log.exception("theorem card failed")
-        st.error(f"No theorem card ({type(exc).__name__}: {exc})", icon=":material/error:")
+        st.error(f"No theorem card ({type(exc).__name__}: {escaped(exc)})", icon=":material/error:")
         return None
     theorem_card(card, compact=True, key=key, scenario=scenario, link=link)
     return card
@@ -421,15 +398,17 @@ def summary_card(
 __all__ = [
     "EUCLIDEAN_IDS",
     "EUCLIDEAN_MESSAGE",
+    "EUCLIDEAN_URL_PATH",
     "LAB_URL_PATH",
     "THEOREM_PRESETS",
-    "assumption_label",
     "broken",
     "cached_cards",
     "fmt_value",
+    "is_off_model",
     "lab_href",
     "lab_query",
     "pick_card",
     "summary_card",
     "theorem_card",
+    "theorem_name",
 ]

@@ -14,6 +14,7 @@ Fixtures
                            console errors and uncaught page errors are recorded in `browser_log`
     browser_log (function) BrowserLog(console_errors=[...], page_errors=[...]) for that page
     app_page    (function) StreamlitPage(page, ...): goto / wait_idle / expect_rerun / ink / checks
+    nginx_executable (session) path of Debian's nginx (tests/e2e/test_proxy.py)
 
 Example
     def test_explorer_draws(app_page):
@@ -195,6 +196,23 @@ def browser(chromium_executable: str) -> Iterator[Browser]:
             yield browser
         finally:
             browser.close()
+
+
+def find_nginx() -> str | None:
+    """Debian's nginx (on PATH, or /usr/sbin/nginx, outside a non-root user's PATH)."""
+    found = shutil.which("nginx")
+    if found:
+        return found
+    return "/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None
+
+
+@pytest.fixture(scope="session")
+def nginx_executable() -> str:
+    """nginx for the multi-replica proxy tests (skip locally without it; CI installs it)."""
+    path = find_nginx()
+    if path is None:
+        _unavailable("no nginx found: `apt-get install -y nginx` to run the proxy (multi-replica) tests")
+    return path
 
 
 # --- the app server -----------------------------------------------------------------------------
@@ -528,3 +546,55 @@ def app_page_at(browser: Browser, streamlit_server: AppServer, browser_log: Brow
         for context in contexts:
             with contextlib.suppress(Exception):
                 context.close()
+
+
+# --- a fresh machine: the app with an empty Hugging Face cache ----------------------------------
+
+
+@contextlib.contextmanager
+def serve_app(log_dir: Path, env: dict[str, str]) -> Iterator[AppServer]:
+    """`streamlit run app.py` (as `streamlit_server`) with extra environment ``env``."""
+    port = _free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    log_path = log_dir / "server.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            streamlit_command(port), cwd=REPO_ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+        while time.monotonic() < deadline and proc.poll() is None and _health(base_url) != "ok":
+            time.sleep(0.2)
+        if _health(base_url) != "ok":
+            pytest.fail(f"the app did not start with {env}:\n{_tail(log_path)}")
+        yield AppServer(base_url, log_path, proc)
+    finally:
+        _stop(proc)
+
+
+@pytest.fixture(scope="module")
+def fresh_machine_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
+    """The app as on a fresh `pip install -e ".[models]"`: HF_HOME an empty folder (no GPT-2, no
+    cache at all) and HF_ENDPOINT a closed loopback port, so nothing can reach the internet."""
+    home = tmp_path_factory.mktemp("hf-home-empty")
+    env = {"HF_HOME": str(home), "HF_ENDPOINT": f"http://127.0.0.1:{_free_port()}"}
+    with serve_app(tmp_path_factory.mktemp("streamlit-fresh"), env) as server:
+        yield server
+
+
+@pytest.fixture
+def fresh_app_page(
+    browser: Browser, fresh_machine_server: AppServer, browser_log: BrowserLog
+) -> Iterator[StreamlitPage]:
+    """A StreamlitPage (1280x900) on ``fresh_machine_server``."""
+    context = browser.new_context(viewport=VIEWPORT, base_url=fresh_machine_server.base_url)
+    context.set_default_timeout(DEFAULT_TIMEOUT_MS)
+    context.add_init_script(_RUN_COUNTER_JS)
+    page = context.new_page()
+    page.on("console", lambda m: browser_log.console_errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda exc: browser_log.page_errors.append(str(exc)))
+    try:
+        yield StreamlitPage(page, fresh_machine_server.base_url, browser_log, fresh_machine_server)
+    finally:
+        context.close()

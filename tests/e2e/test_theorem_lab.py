@@ -15,6 +15,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
+from dynamics.theorems import IDS, get
 from ui.theorem_card import LAB_URL_PATH
 
 PLOT = ".js-adx-plot"
@@ -44,7 +45,7 @@ def test_a_counter_example_turns_the_hemisphere_tick_into_a_cross(app_page) -> N
     row = assumption(page, "open_hemisphere")
     expect(row).to_have_attribute("data-holds", "true")
     expect(row).to_contain_text("✓")
-    expect(row).to_contain_text("LP margin")
+    expect(row).to_contain_text("depth inside the best hemisphere")
     expect(page.get_by_text("Observed", exact=False).first).to_be_visible()
     app_page.wait_for_ink(page.locator(PLOT).first, min_pixels=20_000)  # the run beside the card
 
@@ -70,4 +71,20 @@ def test_the_mask_toggle_flips_full_attention_live(app_page) -> None:
     with app_page.expect_rerun():
         page.get_by_test_id("stSidebar").get_by_text("Causal mask").click()
     expect(row).to_have_attribute("data-holds", "true")
+    app_page.assert_healthy(ignore_console=PROBE_404)
+
+
+def test_the_picker_shows_theorem_names_and_links_by_id(app_page) -> None:
+    page = open_lab(app_page, theorem="ast-hemisphere")
+    picker = page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox").first
+    picker.click()
+    options = page.get_by_role("option")
+    expect(options.first).to_be_visible()
+    expect(options).to_have_count(len(IDS))
+    shown = options.all_inner_texts()
+    assert shown == [get(t).name for t in IDS]  # names, never ids
+    with app_page.expect_rerun():
+        page.get_by_role("option", name=get("ast-causal-identity").name).click()
+    expect(page.get_by_role("heading", name=get("ast-causal-identity").name)).to_be_visible()
+    expect(page).to_have_url(re.compile(r"theorem=ast-causal-identity"))
     app_page.assert_healthy(ignore_console=PROBE_404)
