@@ -5,9 +5,11 @@ attention layers with residual connection and normalisation). Shows the cosine m
 (slider in an ``st.fragment``: scrubbing never re-integrates), the histogram of pairwise inner
 products over time, 1 − mean cos(x₁, x_j), the time to collapse and the PCA 3D view in the player.
 
-Runs estimated under ``AUTO_SECONDS`` start by themselves; bigger ones wait for a Run button and
-show a progress bar with a Cancel button. Finished runs are kept in ``st.cache_data`` keyed on
-the scenario's JSON. Registered in app.py as
+Time estimates are calibrated on this server (:func:`ui.budget.deep_meter`: a one-off
+micro-benchmark, then the rate of this process's own finished runs), never a constant. Runs
+estimated under ``AUTO_SECONDS`` start by themselves; bigger ones show the estimate and wait for a
+Run button, then a progress bar with a Cancel button. Finished runs are kept in ``st.cache_data``
+keyed on the scenario's JSON. Registered in app.py as
 ``st.Page("pages/deep.py", title="Deep (GPT-2 scale)", icon=":material/layers:", url_path="deep")``;
 also runs alone (AppTest.from_file).
 """
@@ -15,6 +17,7 @@ also runs alone (AppTest.from_file).
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import numpy as np
@@ -22,8 +25,9 @@ import streamlit as st
 
 from dynamics import Limits, Scenario, ScenarioError
 from dynamics import deep as D
+from dynamics.errors import BudgetError
 from dynamics.solve import CANCELLED, FAILED
-from ui import session
+from ui import budget, session
 from ui.deep_figures import collapse_curves, cosine_heatmap, histogram_heatmap
 
 log = logging.getLogger("adx.deep")
@@ -35,10 +39,8 @@ DEEP_LIMITS = Limits(
     max_n=1024, max_d=768, max_heads=12, max_frames=201, max_steps=2_000,
     max_work=D.flops_estimate(_MAX_RUN) * 1.01, max_output_bytes=4e8,
 )  # fmt: skip
-#: Field throughput used for time estimates (flops/s, float32, 2 cores): measured ≈ 1.5e11 on an
-#: idle machine (n=256, d=768, 12 heads, 24 Euler steps in 1.6 s); 1e11 leaves room for load.
-RATE = 1.0e11
-AUTO_SECONDS = 4.0
+#: Runs estimated (on this server, now) above this wait for the Run button.
+AUTO_SECONDS = 3.0
 DEFAULTS: dict[str, Any] = {
     "deep_n": 256, "deep_d": 768, "deep_heads": 12, "deep_qk": "gaussian", "deep_v": "gaussian",
     "deep_beta": 1.0, "deep_T": 6.0, "deep_dt": 0.25, "deep_frames": 33, "deep_seed": 0,
@@ -65,7 +67,20 @@ def lookup(js: str) -> tuple | None:
 
 
 def estimate_seconds(scenario: Scenario) -> float:
-    return D.flops_estimate(scenario) / RATE + 0.5
+    """Calibrated seconds of the whole run (weights, integration, diagnostics) on this server."""
+    return budget.deep_meter().estimate(scenario)
+
+
+def refusal_words(scenario: Scenario, exc: ScenarioError) -> str:
+    """The engine's refusal, with the work budget in time rather than in operations."""
+    if isinstance(exc, BudgetError) and "work budget" in str(exc):
+        limit = estimate_seconds(_MAX_RUN)
+        return (
+            f"it would take {budget.plain_seconds(estimate_seconds(scenario))} on this server, more than "
+            f"the largest run this page allows (GPT-2 small for 20 layers: n = 1024, d = 768, 12 heads, "
+            f"{budget.plain_seconds(limit)}). Reduce n, d, heads or T, or increase dt."
+        )
+    return str(exc)
 
 
 def sidebar() -> dict[str, Any]:
@@ -94,6 +109,7 @@ def sidebar() -> dict[str, Any]:
 
 
 def build(v: dict[str, Any]) -> tuple[Scenario | None, str | None]:
+    s = None
     try:
         s = Scenario(
             n=int(v["deep_n"]), d=int(v["deep_d"]), n_heads=int(v["deep_heads"]), qk=v["deep_qk"],
@@ -103,13 +119,18 @@ def build(v: dict[str, Any]) -> tuple[Scenario | None, str | None]:
         from dynamics.limits import check
 
         check(s, DEEP_LIMITS)
-    except (ScenarioError, ValueError, TypeError) as exc:
+    except ScenarioError as exc:
+        return None, refusal_words(s, exc) if s is not None else str(exc)
+    except (ValueError, TypeError) as exc:
         return None, str(exc)
     return s, None
 
 
 def execute(s: Scenario, est: float) -> tuple | None:
-    box = st.status(f"Integrating n = {s.n}, d = {s.d}, {s.n_heads} heads (≈ {est:.0f} s)…", expanded=True)
+    box = st.status(
+        f"Integrating n = {s.n}, d = {s.d}, {s.n_heads} heads ({budget.plain_seconds(est)})…", expanded=True
+    )
+    t0 = time.perf_counter()
     with box:
         bar = st.progress(0.0, text="0 %")
         st.button("Cancel", key="deep_cancel", icon=":material/stop_circle:")
@@ -127,6 +148,7 @@ def execute(s: Scenario, est: float) -> tuple | None:
             return None
         bar.progress(1.0, text="diagnostics…")
         diag = D.diagnostics(res.t, res.x)
+    budget.deep_meter().record(s, time.perf_counter() - t0)  # the next estimates use this rate
     out = (diag, res.message, res.wall_time, res.steps)
     js = s.to_json()
     _HANDOFF[js] = out
@@ -191,6 +213,9 @@ def main() -> None:
         st.error(f"This run is refused: {error}", icon=":material/error:")
         return
     js = s.to_json()
+    if not budget.deep_meter().ready(timeout=0):
+        with st.spinner("Measuring this server's speed (once)…"):
+            budget.deep_meter().ready()
     est = estimate_seconds(s)
     out = lookup(js)
     if ss.get("deep_cancel"):
@@ -201,8 +226,14 @@ def main() -> None:
     if out is None:
         auto = est <= AUTO_SECONDS and ss.get(CANCELLED_KEY) != js
         if not (auto or ss.get(RUN_KEY) == js):
-            st.info(f"This run needs about {est:.0f} s on this server.", icon=":material/schedule:")
-            if st.button(f"Run (≈ {est:.0f} s)", key="deep_run", type="primary"):
+            rate = budget.deep_meter().rate
+            st.info(
+                f"This run needs about {budget.plain_seconds(est)[2:]} on this server (measured here: "
+                f"{rate / 1e9:.0f} billion arithmetic operations per second). It does not start by "
+                f"itself: press Run; it can be cancelled.",
+                icon=":material/schedule:",
+            )
+            if st.button(f"Run ({budget.plain_seconds(est)})", key="deep_run", type="primary"):
                 ss[RUN_KEY] = js
                 st.rerun()
             return

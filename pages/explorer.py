@@ -1,23 +1,34 @@
 """The explorer: a lesson's tokens moving on the sphere, with its curves, attention and verdict.
 
-Layout: sidebar controls (ui.controls) · lesson title, caption and verdict · the in-browser 3D
-player (left) · curves and attention heatmap at a chosen time (right, in an ``st.fragment`` so
-moving the time never re-integrates) · "Static view / export" (static plotly figure behind a toggle:
-built only on request, scenario JSON, Python snippet, downloads).
+Layout (fits a 1280×720 projector without scrolling: title, the whole player, the verdict): sidebar
+controls (ui.controls) · lesson title, caption (what differs from the lesson's settings) and a
+refusal when a setting would take too long · one ``st.fragment`` holding the in-browser 3D player
+(left) and the verdict, curves, attention heatmap and theorem card (right) · "Static view /
+export" (static plotly figure behind a toggle: built only on request, scenario JSON, Python
+snippet, downloads).
 
-Per rerun the page rebuilds nothing that depends only on the scenario: the display data, the
-curves, the heatmap and the static figure are cached per scenario (ui.session).
+One time for the whole page: the player owns the frame (and the camera, view, trails) and reports
+it; the curves' cursor and the heatmap follow it through fragment reruns that never re-integrate.
+The player's start (t = 0, or the link's ``frame``; ``autoplay``) is re-sent only when a lesson
+switch or Reset changes its id, so a rerun can never move the player back.
+
+Budgets: :func:`ui.budget.assess` estimates every scenario before it is integrated; a refused one
+(or an invalid one) keeps the last picture that ran on screen and names the nearest settings that
+would run. Per rerun the page rebuilds nothing that depends only on the scenario: the display
+data, the curves, the heatmap and the static figure are cached per scenario (ui.session).
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import streamlit as st
 
-from dynamics import ScenarioError
-from ui import controls, exports, session
+from dynamics import Scenario, ScenarioError
+from ui import budget, controls, exports, session, token_link
 from ui import lesson as lesson_link
 from ui.session import leave_legacy_pages_mode
 from ui.theorem_card import summary_card
@@ -25,11 +36,15 @@ from ui.theorem_card import summary_card
 log = logging.getLogger("adx.explorer")
 leave_legacy_pages_mode()  # a first request on /explorer must still go through app.py
 
+#: The plot's height: fitted to the window between these bounds (pixels).
+PLAYER_FIT = (280, 640)
 PLAYER_HEIGHT = 470
 CAM_PARAM = "cam"
 FRAME_PARAM = lesson_link.FRAME_PARAM
 #: Session-state key of the "Static 3D figure" toggle in the export panel (off: not built).
 STATIC_KEY = "static_view"
+#: Session keys: the last scenario that ran (shown when a setting is refused), the link's start.
+LAST_GOOD_KEY, LINK_START_KEY, TOKENS_REV_KEY = "_last_good", "_link_start", "_tokens_rev"
 
 
 def _player():
@@ -43,8 +58,13 @@ def _player():
         return None
 
 
-def _bump_nonce() -> None:
-    st.session_state["_cam_nonce"] = st.session_state.get("_cam_nonce", 0) + 1
+def _set_param(name: str, value: str | None) -> None:
+    """Write (or remove, for None) one URL parameter, only when it changes."""
+    if value is None:
+        if name in st.query_params:
+            del st.query_params[name]
+    elif st.query_params.get(name) != value:
+        st.query_params[name] = value
 
 
 # ------------------------------------------------------------------------------------ header
@@ -59,11 +79,24 @@ def header(ctl: controls.Controls, link: lesson_link.LessonLink) -> None:
                 lesson_link.copy_link_button()
         return
     c1, c2 = st.columns([5, 1.4], vertical_alignment="bottom")
-    c1.markdown(f"#### {title}")
+    c1.markdown(f"#### {title}", help=f"Source: {lesson.source}")
     if not link.hides("copy_link"):
         with c2:
             lesson_link.copy_link_button()
-    st.caption(f"{lesson.caption}  \n*Source: {lesson.source}*")
+    st.caption(lesson.caption + changes_line(ctl))
+
+
+def changes_line(ctl: controls.Controls) -> str:
+    """ "  \\nLesson settings: β = 9 · now: β = 7" once a control moved (the caption tells the
+    lesson's story at the lesson's settings; this line says what the picture shows instead)."""
+    if ctl.scenario is None or not ctl.modified:
+        return ""
+    changes = controls.setting_changes(ctl.lesson.scenario, ctl.scenario, by_hand=ctl.by_hand)
+    if not changes:
+        return ""
+    before = ", ".join(f"{label} = {old}" for label, old, _ in changes)
+    after = ", ".join(f"{label} = {new}" for label, _, new in changes)
+    return f"  \n**Lesson settings:** {before} · **now:** {after}"
 
 
 def verdict(display: session.Display) -> None:
@@ -80,6 +113,47 @@ def verdict(display: session.Display) -> None:
         "failed": ":material/error:",
     }[display.verdict_kind]
     box(f"**{display.verdict}**", icon=icon)
+
+
+# ------------------------------------------------------------------------------------ budget
+@dataclass(frozen=True)
+class Shown:
+    """What the page draws: the scenario and its display (None: nothing can be drawn), and why the
+    requested settings are not the ones shown (``refusal``: "budget" or "invalid")."""
+
+    scenario: Scenario | None
+    display: session.Display | None
+    message: str | None = None
+    refusal: str | None = None
+
+
+def resolve(ctl: controls.Controls) -> Shown:
+    """A setting that would take too long (or is invalid) is refused before integrating, and the
+    last picture that ran stays on screen — the lesson's own when nothing ran yet in this session."""
+    ss = st.session_state
+    scenario, problem, kind = ctl.scenario, ctl.error, "invalid"
+    if scenario is not None:
+        verdict_ = budget.assess(scenario)
+        if verdict_.ok:
+            try:
+                display = session.cached_display(scenario)
+            except ScenarioError as exc:
+                problem = f"Not run: {exc}"
+            else:
+                ss[LAST_GOOD_KEY] = scenario.to_json()
+                return Shown(scenario, display)
+        else:
+            problem, kind = verdict_.message, "budget"
+    if ss.get(LAST_GOOD_KEY):
+        fallback = Scenario.from_json(ss[LAST_GOOD_KEY])
+        shown = "Still showing the last settings that ran."
+    else:
+        fallback = ctl.lesson.scenario
+        shown = "Showing the lesson's own settings."
+    try:
+        return Shown(fallback, session.cached_display(fallback), f"{problem} {shown}", kind)
+    except ScenarioError as exc:  # pragma: no cover - a lesson or a run that ran before
+        return Shown(None, None, f"{problem} ({exc})", kind)
 
 
 # ------------------------------------------------------------------------------------ 3D view
@@ -106,50 +180,45 @@ def camera_for(view: str, top: list[float] | None, flat: bool):
     return {"eye": vec(eye), "up": vec(up), "center": vec((0, 0, 0))}
 
 
-def player_panel(display: session.Display, link: lesson_link.LessonLink) -> None:
+def player_views(display: session.Display) -> list[Any]:
+    """The view buttons over the plot; "along V" is disabled (with the reason) when V has no
+    distinguished top eigenvector in the view."""
+    from ui.player import View
+
     top = None if display.top_eig is None else [float(v) for v in display.top_eig]
-    # The view row is drawn below the player but its widgets must run first: use a container.
-    plot_box = st.container()
-    c1, c2, c3 = st.columns([4.2, 0.8, 1.6], vertical_alignment="center")
-    with c1:
-        view = controls.view_picker(top is not None, display.flat)
-    with c2:
-        st.button(
-            "",
-            icon=":material/center_focus_strong:",
-            key="_view_again",
-            on_click=_bump_nonce,
-            disabled=display.flat,
-            help="Apply the chosen view again (after rotating by hand).",
-        )
-    with c3:
-        trails = st.toggle(
-            "Trails",
-            value=True,
-            key="trails",
-            help="Draw each token's path up to the current time.",
-            **controls.BIND,
-        )
-    with plot_box:
-        _draw_player(display, trails, camera_for(view, top, display.flat), link)
-    notes = list(display.notes)
-    if view == "eigvec" or display.top_eig is not None:
-        notes.append(f"V's top eigenvector: {display.top_eig_note}.")
-    if notes:
-        st.caption("  \n".join(notes))
+    views = []
+    for key, label in lesson_link.VIEWS.items():
+        if key == "eigvec" and top is None:
+            views.append(View(key, label, None, reason=display.top_eig_note))
+        else:
+            views.append(View(key, label, camera_for(key, top, display.flat)))
+    return views
 
 
-def start_frame(display: session.Display, link: lesson_link.LessonLink) -> int:
-    """The frame to open on: the link's ``frame`` (clamped), else the last one."""
+def edit_options(display: session.Display) -> Any:
+    from ui.player import EditOptions
+
+    if display.projected:
+        return EditOptions(False, "Tokens can be placed by hand on the circle (d = 2) or the sphere (d = 3).")
+    return EditOptions(True, max_tokens=token_link.MAX_TOKENS, ellipsoid=display.ellipsoid)
+
+
+def start_of(display: session.Display, link: lesson_link.LessonLink) -> tuple[str, int, bool]:
+    """(start id, start frame, autoplay). The link's ``frame``/``autoplay`` count for the session's
+    first start only; after a lesson switch or Reset the player starts at t = 0."""
+    ss = st.session_state
+    if LINK_START_KEY not in ss:
+        ss[LINK_START_KEY] = {"frame": link.frame, "autoplay": link.autoplay}
+    start_id = controls.start_request()
+    first = ss[LINK_START_KEY] if start_id.endswith(":0") else {"frame": None, "autoplay": False}
     k = int(display.x3.shape[0])
-    if link.frame is None or k == 0:
-        return -1
-    return min(int(link.frame), k - 1)
+    frame = min(int(first["frame"] or 0), k - 1)
+    return start_id, frame, bool(first["autoplay"])
 
 
-def _draw_player(display: session.Display, trails: bool, preset, link: lesson_link.LessonLink) -> None:
+def draw_player(display: session.Display, link: lesson_link.LessonLink, start: tuple[str, int, bool]) -> Any:
+    """The 3D player (or, if it cannot start, a static figure); returns its PlayerState or None."""
     player = _player()
-    shown = False
     if player is not None:
         try:
             state = player.trajectory_player(
@@ -157,61 +226,106 @@ def _draw_player(display: session.Display, trails: bool, preset, link: lesson_li
                 x=display.x3,
                 clusters=display.labels,
                 ellipsoid=display.ellipsoid,
-                trails=trails,
-                camera_preset=preset,
-                camera_nonce=int(st.session_state.get("_cam_nonce", 0)),
+                trails=link.trails,
                 initial_camera=player.camera_from_param(st.query_params.get(CAM_PARAM)),
                 key="player",
                 height=PLAYER_HEIGHT,
-                start_frame=start_frame(display, link),
+                fit=PLAYER_FIT,
+                start_id=start[0],
+                start_frame=start[1],
+                autoplay=start[2],
                 report_frame=True,
+                views=player_views(display),
+                view=link.view,
+                hide=link.player_hidden,
+                edit=edit_options(display),
             )
-            shown = state.error is None
-            if state.camera:
-                param = player.camera_to_param(state.camera)
-                if st.query_params.get(CAM_PARAM) != param:
-                    st.query_params[CAM_PARAM] = param
-            if state.frame is not None and 0 <= state.frame < display.x3.shape[0]:
-                if st.query_params.get(FRAME_PARAM) != str(state.frame):
-                    st.query_params[FRAME_PARAM] = str(state.frame)
+            if state.error is None:
+                return state
         except Exception as exc:
             log.exception("3D player failed")
             st.warning(f"The 3D player could not start ({exc}); showing a static view.")
-    if not shown:
-        st.plotly_chart(
-            session.static_figure(display, trails),
-            width="stretch",
-            key="fallback_3d",
-            config={"displaylogo": False},
-            theme=None,
-        )
+    st.plotly_chart(
+        session.static_figure(display, link.trails),
+        width="stretch",
+        key="fallback_3d",
+        config={"displaylogo": False},
+        theme=None,
+    )
+    return None
+
+
+def sync_link(state: Any, frame: int) -> None:
+    """Put what the player reported into the URL (a copied link reopens this very view)."""
+    _set_param(FRAME_PARAM, str(frame) if frame else None)
+    if state is None:
+        return
+    from ui.player import camera_to_param
+
+    if state.camera:
+        _set_param(CAM_PARAM, camera_to_param(state.camera))
+    if state.view in lesson_link.VIEWS:
+        _set_param(lesson_link.VIEW_PARAM, None if state.view == "oblique" else state.view)
+    if state.trails is not None:
+        _set_param(lesson_link.TRAILS_PARAM, None if state.trails else "false")
+
+
+def take_hand_tokens(state: Any, display: session.Display) -> None:
+    """Tokens placed (moved, deleted, undone) in the player become the scenario's x0: a full rerun
+    re-integrates from them, and the link holds them."""
+    tokens = None if state is None else state.tokens
+    ss = st.session_state
+    if not tokens or tokens.get("rev") == ss.get(TOKENS_REV_KEY):
+        return
+    ss[TOKENS_REV_KEY] = tokens.get("rev")
+    if tokens.get("clear"):
+        controls.forget_hand_tokens()
+    else:
+        try:
+            xyz = np.asarray(tokens.get("xyz"), dtype=np.float64)
+            controls.set_hand_tokens(xyz[:, :2] if display.flat else xyz)
+        except (token_link.TokenLinkError, ValueError, TypeError, IndexError) as exc:
+            st.warning(f"These tokens cannot be used: {exc}", icon=":material/warning:")
+            return
+    st.rerun()  # the whole page: the sidebar, the scenario and the run follow the new tokens
+
+
+@st.fragment
+def linked_views(scenario: Scenario, display: session.Display, link: lesson_link.LessonLink) -> None:
+    """Player, verdict, curves, heatmap and card: one time for all of them. The player's reports
+    rerun only this fragment (never re-integrating); hand-placed tokens rerun the page."""
+    start = start_of(display, link)
+    left, right = st.columns([3, 2], gap="medium")
+    with left:
+        state = draw_player(display, link, start)
+        notes = list(display.notes)
+        if display.top_eig is not None:
+            notes.append(f"V's top eigenvector: {display.top_eig_note}.")
+        if notes:
+            st.caption("  \n".join(notes))
+    take_hand_tokens(state, display)
+    k = int(display.x3.shape[0])
+    reported = None if state is None else state.frame
+    frame = min(max(int(reported if reported is not None else start[1]), 0), k - 1)
+    sync_link(state, frame)
+    with right:
+        verdict(display)
+        side_panel(scenario, display, frame)
+        if not (link.embed or link.hides("card")):
+            summary_card(scenario, key="explorer_card", cards=display.cards)
 
 
 # ------------------------------------------------------------------------------------ curves + heatmap
-@st.fragment
-def side_panel(scenario, display: session.Display) -> None:
-    """Time selector, curves and attention heatmap: reruns alone (never re-integrates)."""
+def side_panel(scenario: Scenario, display: session.Display, frame: int) -> None:
+    """Curves (cursor at the player's time) and the attention heatmap at that time."""
+    t_now = float(display.t[display.frame_idx[frame]])
     times = display.t[display.heat_idx]
-    if display.consensus_t is not None:
-        target = 0.5 * display.consensus_t
-    else:
-        target = display.T
-    default = int(np.argmin(np.abs(times - target)))
-    labels = session.time_labels(times)
-    label = st.select_slider(
-        "Heatmap time t",
-        labels,
-        value=labels[default],
-        key="at",
-        help="Time at which the attention matrix is drawn (marked on the curves).",
-        **controls.BIND,
-    )
-    i = labels.index(label) if label in labels else default
-    t_now = float(times[i])
+    i = int(np.argmin(np.abs(times - t_now)))
     tab_curves, tab_att = st.tabs(["Curves", "Attention"])
     with tab_curves:
         fig = session.curves_figure(display, t_now)
         st.plotly_chart(fig, width="stretch", key="curves", config={"displaylogo": False})
+        st.caption(f"Orange line: the player's time, t = {t_now:.2f}.")
     with tab_att:
         head = None
         if scenario.n_heads > 1:
@@ -230,25 +344,73 @@ def side_panel(scenario, display: session.Display) -> None:
         st.plotly_chart(fig, width="stretch", key="heatmap", config={"displaylogo": False})
         k = int(display.heat_labels[i].max()) + 1
         st.caption(
-            f"Rows = queries, columns = keys, sorted by cluster ({k} at this time)"
-            + ("; masked entries blank" if scenario.causal else "")
-            + "."
+            f"At the player's time (t ≈ {float(times[i]):.3g}). Rows = queries, columns = keys, sorted by "
+            f"cluster ({k} at this time)" + ("; masked entries blank" if scenario.causal else "") + "."
         )
 
 
 # ------------------------------------------------------------------------------------ export
-def _image(scenario, display: session.Display, fmt: str) -> bytes:
-    """PNG/SVG of the static 3D view; on failure an image that says why (a download callback
-    cannot show a message on the page)."""
+def _image(scenario: Scenario, display: session.Display, fmt: str, title: str) -> bytes:
+    """PNG/SVG of the static 3D view; on failure an image that says why."""
     fig = session.static_figure(display)
     try:
-        return exports.figure_image(fig, scenario, fmt, title=controls.current_lesson().title)
+        return exports.figure_image(fig, scenario, fmt, title=title)
     except exports.ExportUnavailable as exc:
         log.warning("image export failed: %s", exc)
         return exports.error_image(str(exc), fmt)
 
 
-def export_panel(scenario, display: session.Display) -> None:
+IMAGE_KEY, RENDER_KEY = "_export_image", "_render_request"
+
+
+def _request_render() -> None:
+    st.session_state[RENDER_KEY] = True
+
+
+def image_exports(scenario: Scenario, display: session.Display, title: str, columns: list[Any]) -> None:
+    """PNG and SVG: rendered on request with a progress indicator, then offered for download."""
+    unavailable = exports.image_support()
+    ss = st.session_state
+    key = (scenario.to_json(), title)
+    ready = ss.get(IMAGE_KEY)
+    if ready is not None and ready.get("key") != key:
+        ready = None
+        ss.pop(IMAGE_KEY, None)
+    slots = (columns[1].empty(), columns[2].empty())
+    if ready is None:
+        # A callback, not the button's return value: it survives any rerun before the panel draws.
+        slots[0].button(
+            "Render PNG + SVG",
+            icon=":material/image:",
+            width="stretch",
+            key="_render_images",
+            on_click=_request_render,
+            disabled=unavailable is not None,
+            help=unavailable or "Rendered on the server by kaleido (≈ 1 s; the first one a few seconds).",
+        )
+        if not ss.pop(RENDER_KEY, False):
+            return
+        with st.status("Rendering the images…", expanded=False) as box:
+            images = {}
+            for step, fmt in enumerate(("png", "svg")):
+                box.update(label=f"Rendering the {fmt.upper()} ({step + 1} of 2)…")
+                images[fmt] = _image(scenario, display, fmt, title)
+            box.update(label="Images ready: download them with the buttons above.", state="complete")
+        ready = ss[IMAGE_KEY] = {"key": key, **images}
+    for slot, fmt in zip(slots, ("png", "svg"), strict=True):
+        slot.download_button(
+            f"Figure {fmt.upper()}",
+            data=ready[fmt],
+            file_name=exports.file_name("view", scenario, fmt),
+            mime="image/png" if fmt == "png" else "image/svg+xml",
+            icon=":material/image:",
+            width="stretch",
+            on_click="ignore",
+            key=f"_download_{fmt}",
+        )
+
+
+def export_panel(scenario: Scenario, display: session.Display, title: str) -> None:
     with st.expander("Static view / export", expanded=False, key="grp_export"):
         # The static figure costs ~0.1 s to build per scenario and ~170 kB per rerun on the wire:
         # drawn only on request (the downloads below build it when they are clicked).
@@ -259,7 +421,7 @@ def export_panel(scenario, display: session.Display) -> None:
             help="A plain plotly 3D view of the last frame (what the PNG/SVG/HTML exports show).",
         ):
             st.plotly_chart(
-                session.static_figure(display),
+                exports.titled_figure(session.static_figure(display), title),
                 width="stretch",
                 key="static_3d",
                 config={"displaylogo": False},
@@ -272,7 +434,6 @@ def export_panel(scenario, display: session.Display) -> None:
         with c2:
             st.markdown("**Reproduce in Python**")
             st.code(exports.python_snippet(scenario), language="python")
-        title = controls.current_lesson().title
         name = lambda kind, ext: exports.file_name(kind, scenario, ext)  # noqa: E731
         downloads = (  # label, data (callables run only on click), kind, extension, mime, icon
             ("Scenario JSON", exports.scenario_json(scenario), "scenario", "json", "application/json",
@@ -305,19 +466,8 @@ def export_panel(scenario, display: session.Display) -> None:
             on_click="ignore",
             help="A standalone page with plotly.js inlined: rotate the sphere offline (≈ 5 MB).",
         )
+        image_exports(scenario, display, title, row2)
         unavailable = exports.image_support()
-        for col, fmt in ((row2[1], "png"), (row2[2], "svg")):
-            col.download_button(
-                f"Figure {fmt.upper()}",
-                data=lambda fmt=fmt: _image(scenario, display, fmt),
-                file_name=name("view", fmt),
-                mime="image/png" if fmt == "png" else "image/svg+xml",
-                icon=":material/image:",
-                width="stretch",
-                on_click="ignore",
-                disabled=unavailable is not None,
-                help=unavailable or "Rendered on the server by kaleido (≈ 1 s; the first one ≈ 3 s).",
-            )
         if unavailable:
             st.caption(unavailable)
         st.caption(
@@ -339,27 +489,19 @@ def main() -> None:
             + ".",
             icon=":material/link_off:",
         )
-    if ctl.scenario is None:
-        st.error(ctl.error or "invalid scenario", icon=":material/error:")
+    shown = resolve(ctl)
+    if shown.refusal == "budget":
+        st.warning(shown.message, icon=":material/hourglass_disabled:")
+    elif shown.refusal:
+        st.error(shown.message, icon=":material/error:")
+    scenario, display = shown.scenario, shown.display
+    if scenario is None or display is None:
         st.caption("Change that value in the sidebar, or press Reset to return to the lesson.")
         return
-    scenario = ctl.scenario
-    try:
-        display = session.cached_display(scenario)
-    except ScenarioError as exc:
-        st.error(str(exc), icon=":material/error:")
-        st.caption("The explorer refuses runs that would take more than a few seconds.")
-        return
-    left, right = st.columns([3, 2], gap="medium")
-    with left:
-        player_panel(display, link)
-    with right:
-        verdict(display)
-        side_panel(scenario, display)
-        if not (link.embed or link.hides("card")):
-            summary_card(scenario, key="explorer_card", cards=display.cards)
+    linked_views(scenario, display, link)
     if not (link.embed or link.hides("export")):
-        export_panel(scenario, display)
+        title = ctl.lesson.title + (" · modified" if scenario != ctl.lesson.scenario else "")
+        export_panel(scenario, display, title)
 
 
 try:

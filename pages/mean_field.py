@@ -209,6 +209,80 @@ def sidebar() -> dict[str, Any]:
     }
 
 
+# ------------------------------------------------------------------------------- ellipse panel
+#: Σ with an eigenvalue above this (or not finite) has blown up: no ellipse to draw.
+SIGMA_BLOWUP = 1e12
+#: The panel shows this many ODE 2σ-ellipse radii around the ODE mean.
+ELLIPSE_ZOOM = 1.6
+
+
+def _fmt(v: float) -> str:
+    return f"{v / 1000:.3g}k" if abs(v) >= 1e4 else f"{v:.3g}"
+
+
+def ellipse_view(
+    m: np.ndarray, S: np.ndarray, mp: np.ndarray | None, pts: np.ndarray | None
+) -> tuple[float | None, str]:
+    """(half-width of a panel centred on the ODE mean that shows its 2σ ellipse, a note in words).
+
+    The mean can drift far (e^{λt}) while Σ stays small: axes fitted to every particle would span
+    tens of thousands and shrink the ellipse to a dot. The panel is in coordinates relative to the
+    mean m(t), sized by the ellipse; particles outside it are counted in the note. None when Σ has
+    blown up (no ellipse to draw)."""
+    w = np.linalg.eigvalsh((S + S.T) / 2)
+    if not np.all(np.isfinite(w)) or w.max() > SIGMA_BLOWUP:
+        return None, f"Σ has blown up by this time (largest eigenvalue {w.max():.3g}): no ellipse to draw."
+    half = ELLIPSE_ZOOM * 2.0 * math.sqrt(max(float(w.max()), 0.0))
+    notes = [f"Centred on the ODE's mean m(t) = ({', '.join(_fmt(v) for v in m)})."]
+    if half <= 0:
+        return None, "Σ = 0: the cloud is a point (no ellipse to draw)."
+    if mp is not None:
+        gap = float(np.linalg.norm(mp - m))
+        if gap > half:
+            notes.append(
+                f"The particles' mean is {_fmt(gap)} away (outside this panel): the mean grows like "
+                "e^{λt}, so n samples drift apart from the ODE far faster than their covariance does."
+            )
+    if pts is not None and len(pts):
+        out = int(np.sum(np.max(np.abs(pts - m), axis=1) > half))
+        if out:
+            notes.append(f"{out} of {len(pts)} particles lie outside the panel.")
+    return half, " ".join(notes)
+
+
+def ellipse_panel(
+    m: np.ndarray,
+    S: np.ndarray,
+    mp: np.ndarray | None,
+    Sp: np.ndarray | None,
+    pts: np.ndarray | None,
+    t: float,
+    blowup_time: float | None = None,
+) -> None:
+    """The covariance ellipse at time t, in coordinates relative to the ODE mean (see ellipse_view)."""
+    half, note = ellipse_view(m, S, mp, pts)
+    if blowup_time is not None:
+        note = (
+            f"Σ blows up at t* ≈ {blowup_time:.3g}: the ODE stops there, and this is Σ just before "
+            f"(its largest eigenvalue {np.linalg.eigvalsh((S + S.T) / 2).max():.3g}). " + note
+        )
+    if half is None:
+        st.info(f"**Covariance ellipse at t = {t:.3g}**: {note}", icon=":material/trending_up:")
+        return
+    fig = mf.ellipse_figure(
+        np.zeros_like(m),
+        S,
+        None if mp is None else mp - m,
+        Sp,
+        None if pts is None else pts - m,
+        t,
+    )
+    fig.update_xaxes(range=[-half, half], autorange=False, title_text="x₁ − m₁(t)")
+    fig.update_yaxes(range=[-half, half], autorange=False, title_text="x₂ − m₂(t)")
+    st.plotly_chart(fig, key="mf_ellipse", width="stretch")
+    st.caption(note)
+
+
 # ------------------------------------------------------------------------------- page
 def header(gs: GaussianScenario, preset_key: str, ode: dict[str, Any]) -> None:
     p = PRESETS[preset_key]
@@ -277,9 +351,7 @@ def main() -> None:
     c3, c4 = st.columns(2)
     with c3:
         if gs.d == 2:
-            st.plotly_chart(
-                mf.ellipse_figure(m[k], Sigma[k], mp_k, Sp_k, pts, t_show), key="mf_ellipse", width="stretch"
-            )
+            ellipse_panel(m[k], Sigma[k], mp_k, Sp_k, pts, t_show, ode["blowup_time"])
         elif gs.d == 3:
             st.plotly_chart(
                 mf.ellipsoid_figure(m[k], Sigma[k], mp_k, Sp_k, pts, t_show),

@@ -233,7 +233,8 @@ def main() -> None:
     st.caption(
         "Clustering over (t, β) for random initial tokens (Geshkovski–Letrouit–Polyanskiy–Rigollet, "
         "arXiv 2312.10794, Figs. 3/5): small β collapses to one cluster quickly, large β forms "
-        "several clusters that persist (metastability). Sweeps run in chunks through Dask."
+        "several clusters that persist (metastability). A sweep runs as many small batches of "
+        "systems in parallel (with Dask), so the page can show its progress and stop it."
     )
     ss = st.session_state
     v = sidebar()

@@ -1,8 +1,10 @@
 """Presenter mode: the lessons as slides for a projector.
 
-One lesson per slide — title, caption, the 3D player big (press Space to play), the verdict.
-Next / previous: the buttons, or **PageDown / PageUp** (what a presentation clicker sends; the
-arrow keys already step the player's frames). Large fonts; the colour-blind-safe Okabe–Ito
+One lesson per slide — title, caption, the 3D player big (press Space to play), the verdict; the
+whole slide fits a 1280×720 projector (the player sizes itself to the window). A slide opens at
+t = 0 with every token visible, as in the explorer; ``?autoplay=true`` plays each slide as it
+opens. Next / previous: the buttons, or **PageDown / PageUp** (what a presentation clicker sends;
+the arrow keys already step the player's frames). Large fonts; the colour-blind-safe Okabe–Ito
 palette of the player. The deck and the slide are in the URL: ``?slide=2`` (1-based) and
 ``?slides=consensus,metastable,antipodal`` (lesson keys, a teacher's own order); unknown keys are
 reported and skipped. Runs inside app.py (``url_path="presenter"``) or alone
@@ -18,6 +20,7 @@ import streamlit as st
 
 from dynamics import ScenarioError
 from dynamics.presets import PRESETS, Preset
+from ui import lesson as lesson_link
 from ui import session
 from ui.session import leave_legacy_pages_mode
 
@@ -37,16 +40,18 @@ DEFAULT_DECK = (
 LESSONS: dict[str, Preset] = {p.key: p for p in PRESETS}
 SLIDE_PARAM, DECK_PARAM = "slide", "slides"
 PLAYER_HEIGHT = 540
+#: The plot's height, fitted to the window between these bounds (pixels).
+PLAYER_FIT = (260, 720)
 MAX_DECK = 40
 
 PRESENTER_CSS = """<style>
-.st-key-presenter h1 { font-size: 2.1rem !important; line-height: 1.15; padding-bottom: .2rem; }
+.st-key-presenter h1 { font-size: 2rem !important; line-height: 1.15; padding: 0 0 .1rem; }
 .st-key-presenter [data-testid="stCaptionContainer"], .st-key-presenter [data-testid="stCaptionContainer"] p {
-  font-size: 1.22rem !important; line-height: 1.45; }
-.st-key-presenter [data-testid="stAlertContainer"] p { font-size: 1.35rem !important; }
-.st-key-presenter .adx-time, .st-key-presenter .adx-frame { font-size: 1.1rem; }
+  font-size: 1.2rem !important; line-height: 1.4; }
+.st-key-presenter [data-testid="stAlertContainer"] p { font-size: 1.3rem !important; }
+.st-key-presenter .adx-time { font-size: 1.15rem; }
 .st-key-presenter button p { font-size: 1.1rem; }
-.stMainBlockContainer, [data-testid="stMainBlockContainer"] { padding-top: 3.4rem !important; }
+.stMainBlockContainer, [data-testid="stMainBlockContainer"] { padding-top: 3.7rem !important; }
 </style>"""
 
 
@@ -75,7 +80,7 @@ def _go(step: int, count: int) -> None:
     st.query_params[SLIDE_PARAM] = str(i + 1)
 
 
-def _player(display: session.Display, key: str) -> bool:
+def _player(display: session.Display, key: str, autoplay: bool) -> bool:
     try:
         from ui import player
 
@@ -88,7 +93,11 @@ def _player(display: session.Display, key: str) -> bool:
             camera_preset="pole" if display.flat else "oblique",
             key=key,
             height=PLAYER_HEIGHT,
+            fit=PLAYER_FIT,
             start_frame=0,
+            start_id=key,
+            autoplay=autoplay,
+            hide=("edit",),
         )
         return state.error is None
     except Exception:
@@ -123,7 +132,7 @@ def navigation(index: int, count: int) -> None:
     st.markdown(f"**Lesson {index + 1} / {count}**")
 
 
-def slide(preset: Preset, index: int, count: int) -> None:
+def slide(preset: Preset, index: int, count: int, autoplay: bool = False) -> None:
     st.title(preset.title, anchor=False)
     st.caption(preset.caption)
     try:
@@ -134,7 +143,7 @@ def slide(preset: Preset, index: int, count: int) -> None:
         return
     left, right = st.columns([2.6, 1], gap="medium")
     with left:
-        if not _player(display, key=f"presenter_player_{preset.key}"):
+        if not _player(display, key=f"presenter_player_{preset.key}", autoplay=autoplay):
             st.plotly_chart(
                 session.static_figure(display),
                 width="stretch",
@@ -147,13 +156,14 @@ def slide(preset: Preset, index: int, count: int) -> None:
         box = {"consensus": st.success, "clusters": st.info, "spread": st.warning, "failed": st.error}
         box[display.verdict_kind](f"**{display.verdict}**")
         st.caption(f"*Source: {preset.source}*")
-        st.caption("Space: play / pause · ← →: step · PageDown / PageUp: next / previous slide.")
+        st.caption("Space: play / pause · ← →: step · PageDown / PageUp: next / previous slide · ?: keys.")
         st.markdown(f"[Open this lesson in the explorer](./?lesson={preset.key})")
 
 
 def main() -> None:
     st.set_page_config(initial_sidebar_state="collapsed", layout="wide")  # the slide gets the width
     st.html(PRESENTER_CSS)
+    link = lesson_link.current_link()
     deck, unknown = parse_deck(st.query_params.get(DECK_PARAM))
     count = len(deck)
     if "_slide" not in st.session_state or st.session_state.get("_deck") != deck:
@@ -163,7 +173,7 @@ def main() -> None:
     with st.container(key="presenter"):
         if unknown:
             st.warning(f"Unknown lessons in the link, skipped: {', '.join(unknown)[:200]}.", icon="⚠️")
-        slide(LESSONS[deck[i]], i, count)
+        slide(LESSONS[deck[i]], i, count, autoplay=link.autoplay)
 
 
 try:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -230,7 +232,38 @@ def test_lesson_switch_reset_and_new_seed() -> None:
     assert not at.exception
 
 
-def test_heatmap_time_reruns_without_reintegrating(monkeypatch: pytest.MonkeyPatch) -> None:
+def player_payload(at: AppTest) -> dict[str, Any]:
+    """The data the explorer sent to the 3D player (the components-v2 element's JSON)."""
+
+    def walk(node: Any) -> Any:
+        children = getattr(node, "children", None)
+        for child in children.values() if isinstance(children, dict) else ():
+            yield child
+            yield from walk(child)
+
+    for el in walk(at._tree):
+        proto = getattr(el, "proto", None)
+        if type(proto).__name__ == "BidiComponent" and proto.component_name == "adx_trajectory_player":
+            return json.loads(proto.json)
+    raise AssertionError("no 3D player on the page")
+
+
+def heatmap_time(at: AppTest) -> float:
+    title = chart(at, "heatmap").layout.title.text
+    return float(re.search(r"t = ([-0-9.e+]+)", title).group(1))
+
+
+def cursor_time(at: AppTest) -> float:
+    """x of the curves' solid orange cursor (one per row, all at the same time)."""
+    lines = {round(s.x0, 9) for s in chart(at, "curves").layout.shapes if s.line.color == "#D55E00"}
+    assert len(lines) == 1, lines
+    return lines.pop()
+
+
+def test_one_time_for_the_page_the_heatmap_and_cursor_follow_the_player(monkeypatch) -> None:
+    """The curves' cursor and the heatmap are drawn at the player's frame (here the link's
+    ``frame``; in the browser, what the player reports) — no separate time slider, and changing
+    the frame or the head never re-integrates."""
     from ui import session
 
     calls: list[str] = []
@@ -241,18 +274,46 @@ def test_heatmap_time_reruns_without_reintegrating(monkeypatch: pytest.MonkeyPat
         return real(scenario, *args, **kwargs)
 
     monkeypatch.setattr(session, "build_display", counting)
-    at = run_app(seed="424242", mask="causal", n_heads="2")
-    assert len(calls) == 1
+    at = run_app(seed="424242", mask="causal", n_heads="2", qk="gaussian", frame="30")
+    assert not at.get("select_slider") or all(s.key != "at" for s in at.select_slider)
+    payload = player_payload(at)
+    t30 = float(session.cached_display(shown_scenario(at)).t[payload["frames"][30]])
+    assert cursor_time(at) == pytest.approx(t30, abs=1e-6)
+    assert heatmap_time(at) == pytest.approx(t30, abs=0.06)
     before = _array(chart(at, "heatmap").data[0].z)
-    slider = at.select_slider(key="at")
-    slider.set_value(slider.options[1]).run()
     at.button_group(key="head").set_value("2").run()
-    assert not at.exception
-    assert len(calls) == 1
+    at2 = run_app(seed="424242", mask="causal", n_heads="2", qk="gaussian", frame="120")
+    assert cursor_time(at2) > cursor_time(at) + 5 and heatmap_time(at2) > heatmap_time(at) + 5
+    assert not at.exception and not at2.exception
+    assert len(set(calls)) == 1  # one scenario, integrated once in this process
     z = _array(chart(at, "heatmap").data[0].z).astype(float)
     assert z.shape == before.shape == (32, 32)
     assert not np.array_equal(before, z, equal_nan=True)
     assert np.isnan(z).any()  # causal: masked entries are blank
+
+
+def test_a_lesson_opens_at_t0_and_a_link_can_autoplay() -> None:
+    at = run_app(lesson="metastable")
+    start = player_payload(at)["start"]
+    assert start["frame"] == 0 and start["autoplay"] is False  # every token visible, not the ending
+    assert cursor_time(at) == pytest.approx(0.0)
+    linked = player_payload(run_app(lesson="metastable", frame="40", autoplay="true"))["start"]
+    assert linked["frame"] == 40 and linked["autoplay"] is True
+    assert linked["id"] == start["id"]  # the same lesson start: only a lesson switch or Reset changes it
+
+
+def test_a_lesson_switch_and_reset_restart_the_player_but_sliders_do_not() -> None:
+    at = run_app(frame="40")
+    first = player_payload(at)["start"]
+    at.slider(key="beta").set_value(2.0).run()
+    assert player_payload(at)["start"]["id"] == first["id"]  # the player keeps its time
+    at.button(key="_reset").click().run()
+    after_reset = player_payload(at)["start"]
+    assert after_reset["id"] != first["id"] and after_reset["frame"] == 0
+    at.selectbox(key="_lesson").set_value("metastable").run()
+    switched = player_payload(at)["start"]
+    assert switched["id"] not in (first["id"], after_reset["id"]) and switched["frame"] == 0
+    assert not at.exception
 
 
 # --------------------------------------------------------------------------------------- lessons
@@ -308,15 +369,57 @@ def test_junk_link_names_the_refused_values() -> None:
     [
         ({"init": "antipodal", "n": "33"}, "even number"),
         ({"qk": "spd", "qk_eigs": "-1,1,1"}, "positive definite"),
-        ({"n": "512", "T": "400", "dt": "0.005"}, "work budget"),
     ],
-    ids=["antipodal-odd-n", "qk-not-spd", "over-budget"],
+    ids=["antipodal-odd-n", "qk-not-spd"],
 )
 def test_refused_scenarios_show_the_engine_message(query: dict[str, str], needle: str) -> None:
     at = run_app(**query)
     assert not at.exception
     assert any(needle in e.value for e in at.error)
     assert at.get("selectbox")  # the sidebar still works
+    assert traces(at)["tokens"]["x"].size == DEFAULT_PRESET.scenario.n  # a picture, the lesson's
+
+
+@pytest.mark.parametrize(
+    "query",
+    [{"n": "512", "n_heads": "8", "beta": "4"}, {"n": "512", "T": "400", "dt": "0.005"}],
+    ids=["512-tokens-8-heads", "long-horizon"],
+)
+def test_a_link_over_the_budget_is_refused_before_integrating_and_names_what_runs(
+    query: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ui import session
+
+    built: list[int] = []
+    real = session.build_display
+    monkeypatch.setattr(session, "build_display", lambda s, *a, **k: built.append(s.n) or real(s, *a, **k))
+    at = run_app(**query)
+    assert not at.exception
+    refusal = " ".join(w.value for w in at.warning if w.value.startswith("Not run"))
+    assert "would take about" in refusal and "Nearest settings that run" in refusal
+    assert re.search(r"n ≤ \d+", refusal) or "raise dt" in refusal
+    assert 512 not in built  # refused before integrating
+    # The picture stays: the lesson's own (nothing ran before in this session), curves included.
+    assert traces(at)["tokens"]["x"].size == DEFAULT_PRESET.scenario.n
+    assert chart(at, "curves").data
+    assert player_payload(at)["n"] == DEFAULT_PRESET.scenario.n
+
+
+def test_a_refused_slider_value_keeps_the_last_picture_on_screen() -> None:
+    at = run_app(lesson="metastable", n="40")
+    before, payload = picture(at), player_payload(at)
+    at.slider(key="n").set_value(512).run()
+    at.slider(key="n_heads").set_value(8).run()
+    assert not at.exception
+    refusal = " ".join(w.value for w in at.warning if w.value.startswith("Not run"))
+    assert "n = 512" in refusal and "8 heads" in refusal and "Still showing the last settings" in refusal
+    suggested = int(re.search(r"n ≤ (\d+) at 8 heads", refusal).group(1))
+    assert 2 <= suggested < 512
+    assert picture(at) == before and player_payload(at)["sig"] == payload["sig"]
+    # The suggestion runs: moving n to it draws a new picture with no refusal.
+    at.slider(key="n").set_value(min(suggested, 64)).run()
+    assert not [w for w in at.warning if w.value.startswith("Not run")]
+    assert traces(at)["tokens"]["x"].size == min(suggested, 64)
 
 
 # --------------------------------------------------------------------------------------- export
@@ -387,12 +490,11 @@ def test_embed_mode_hides_the_sidebar_and_compacts_the_page() -> None:
     assert at.success and "Consensus" in at.success[0].value
 
 
-def test_time_and_heatmap_links_round_trip() -> None:
-    at = run_app(lesson="metastable", frame="40")
-    options = at.select_slider(key="at").options
-    at2 = run_app(lesson="metastable", at=options[3], frame="40")
-    assert at2.select_slider(key="at").value == options[3]
-    assert not at2.error
+def test_frame_links_round_trip_and_an_old_heatmap_time_is_harmless() -> None:
+    at = run_app(lesson="metastable", frame="40", at="12.5")  # ``at`` (the old heatmap slider) is ignored
+    assert player_payload(at)["start"]["frame"] == 40
+    assert cursor_time(at) == pytest.approx(heatmap_time(at), abs=0.6)
+    assert not at.error
 
 
 @pytest.mark.parametrize("frame", ["abc", "-1", "99999999999999"])
@@ -452,3 +554,81 @@ def test_causal_sinkhorn_is_refused_with_a_reason_not_a_traceback():
     assert any("doubly stochastic" in e.value or "identity" in e.value for e in at.error), [
         e.value for e in at.error
     ]
+
+
+# --------------------------------------------------------------------------------------- words
+def test_the_caption_says_what_differs_from_the_lesson() -> None:
+    at = run_app(lesson="metastable")
+    caption = next(c.value for c in at.caption if "On the circle" in c.value)
+    assert "Lesson settings" not in caption
+    at.slider(key="beta").set_value(7.0).run()
+    caption = next(c.value for c in at.caption if "On the circle" in c.value)
+    assert "**Lesson settings:** β = 9" in caption and "**now:** β = 7" in caption
+    assert "modified" in at.markdown[0].value
+
+
+def test_hand_placed_tokens_from_a_link_become_x0_and_a_bad_link_is_named() -> None:
+    from ui.token_link import decode, encode
+
+    hemisphere = next(p for p in PRESETS if p.key == "hemisphere")
+    x = np.array([[1.0, 0.0, 0.2], [0.0, 1.0, 0.3], [-1.0, 0.2, 0.1], [0.1, -1.0, 0.4], [0.0, 0.0, -1.0]])
+    code = encode(x)
+    at = run_app(lesson="hemisphere", tokens=code)
+    shown = shown_scenario(at)
+    np.testing.assert_allclose(np.array(shown.x0), decode(code), atol=1e-12)  # exactly the link's tokens
+    assert shown.n == 5 and shown.n_heads == hemisphere.scenario.n_heads
+    assert at.slider(key="n").disabled
+    assert any("5 tokens placed by hand" in c.value for c in at.caption)
+    assert any("now:** tokens = 5 placed by hand" in c.value for c in at.caption)
+    at.button(key="_forget_tokens").click().run()
+    assert shown_scenario(at).x0 is None and shown_scenario(at).n == hemisphere.scenario.n
+    bad = run_app(lesson="hemisphere", tokens="3AB!")
+    assert any("tokens=3AB!" in e.value and "base64url" in e.value for e in bad.error)
+    assert shown_scenario(bad).x0 is None  # the lesson's tokens, and a message
+
+
+def test_a_lesson_switch_forgets_hand_placed_tokens() -> None:
+    from ui.token_link import encode
+
+    at = run_app(tokens=encode(np.eye(3)))
+    assert shown_scenario(at).n == 3
+    at.selectbox(key="_lesson").set_value("metastable").run()
+    assert shown_scenario(at).x0 is None and "tokens" not in at.query_params
+
+
+def test_energy_axis_means_the_same_on_the_ellipsoid_lesson() -> None:
+    """ "energy E_β / max" reached 20 on the ellipsoid lesson. On {xᵀPx = 1}, ⟨x_i, P x_j⟩ ≤ 1
+    (Cauchy–Schwarz in the P inner product): the normalised energy lies in (0, 1], = 1 exactly at
+    consensus; and its gradient flow makes it non-decreasing."""
+    from ui.session import metric_series
+
+    P = np.diag([4.0, 1.0, 0.2])
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(5, 24, 3))
+    x /= np.sqrt(np.einsum("kni,ij,knj->kn", x, P, x))[..., None]  # onto the ellipsoid
+    labels = np.zeros((5, 24), dtype=np.int16)
+    energy = metric_series(x, 1.0, labels, P)["energy E_β / max"]
+    assert np.all(energy > 0) and np.all(energy <= 1 + 1e-12)
+    same = np.repeat(x[:, :1], 24, axis=1)
+    assert metric_series(same, 1.0, labels, P)["energy E_β / max"] == pytest.approx(np.ones(5))
+    at = run_app(lesson="ellipsoid-gradient")
+    row = next(
+        i for i, a in enumerate(chart(at, "curves").layout.annotations) if a.text == "energy E_β / max"
+    )
+    axis = chart(at, "curves").layout[f"yaxis{row + 1}" if row else "yaxis"]
+    assert list(axis.range) == [0.0, 1.05]
+    curve = next(tr for tr in chart(at, "curves").data if tr.name == "energy E_β / max")
+    y = _array(curve.y)
+    assert y.max() <= 1 + 1e-9 and np.all(np.diff(y) >= -1e-9)  # bounded, and never decreases
+
+
+def test_hide_flags_reach_the_players_own_buttons() -> None:
+    at = run_app(hide="view,trails,edit")
+    assert player_payload(at)["hide"] == ["edit", "trails", "view"]
+    assert not at.error  # known names
+    views = {v["id"]: v for v in player_payload(run_app())["views"]}
+    assert list(views) == ["oblique", "pole", "equator", "eigvec"]
+    assert views["eigvec"]["camera"] is None and views["eigvec"]["reason"]  # V = I: no direction
+    linked = player_payload(run_app(view="pole", trails="false"))
+    assert linked["view"] == "pole" and linked["trails"] is False
+    assert player_payload(run_app(view="along V"))["view"] == "eigvec"  # the old links still work

@@ -1,15 +1,32 @@
 """The Deep (GPT-2 scale) page through AppTest, run on its own: the default run shows its
-figures, a parameter change changes the data, an over-limit request is refused with st.error."""
+figures, a parameter change changes the data, an over-limit request is refused with st.error, a
+run estimated above 3 s waits for the Run button and shows the calibrated estimate.
+
+Time estimates come from ``ui.budget.deep_meter()`` (calibrated on the machine): the tests pin it
+to a fixed rate, so what starts by itself does not depend on how busy the test machine is."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
+
+from dynamics import Scenario
+from ui import budget
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "deep.py")
 TIMEOUT = 120
+#: A fast server: GPT-2 small (n = 256, 12 heads, 32 layers) in ≈ 2.3 s, under the 3 s of auto-start.
+FAST = budget.RateMeter(rate=2e11, setup=6e-8)
+
+
+@pytest.fixture(autouse=True)
+def fixed_meter(monkeypatch: pytest.MonkeyPatch) -> budget.RateMeter:
+    meter = budget.RateMeter(rate=FAST.rate, setup=6e-8)
+    monkeypatch.setattr(budget, "deep_meter", lambda: meter)
+    return meter
 
 
 def _titles(at: AppTest) -> list[str]:
@@ -69,7 +86,9 @@ def test_over_limit_request_is_refused():
     at.sidebar.number_input(key="deep_heads").set_value(12)
     at.sidebar.number_input(key="deep_T").set_value(50.0).run()
     assert not at.exception
-    assert at.error and "work budget" in at.error[0].value
+    message = at.error[0].value
+    assert "on this server" in message and "largest run this page allows" in message
+    assert "flops" not in message  # plain words: time, not floating-point operations
 
 
 def test_big_run_waits_for_the_run_button():
@@ -83,3 +102,33 @@ def test_big_run_waits_for_the_run_button():
     assert not at.exception and not at.error
     assert at.info and "about" in at.info[0].value
     assert any(b.label.startswith("Run") for b in at.button)
+
+
+def test_a_slow_server_estimates_long_and_waits_for_the_button(fixed_meter: budget.RateMeter) -> None:
+    """The default run auto-starts on a fast server; on one 20× slower (measured) it shows the
+    longer estimate and waits — the page's "≈ 4 s" that took 82 s cannot happen again."""
+    default = Scenario(n=256, d=768, n_heads=12, qk="gaussian", value="gaussian", T=6.0, dt=0.25,
+                       frames=33, integrator="euler", dtype="float32")  # fmt: skip
+    flops, units = fixed_meter.work(default)
+    for _ in range(3):  # three runs of this process measured 20× slower than the default rate
+        fixed_meter.record(default, fixed_meter.overhead + 6e-8 * units + 20 * flops / FAST.rate)
+    expected = fixed_meter.overhead + 6e-8 * units + 20 * flops / FAST.rate
+    assert fixed_meter.estimate(default) == pytest.approx(expected) and expected > 10 * FAST.estimate(default)
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    at.session_state["deep_seed"] = 5  # not among the finished runs other tests left in the cache
+    at.run()
+    assert not at.exception and not at.metric  # nothing ran
+    info = at.info[0].value
+    seconds = float(info.split("about ")[1].split(" s")[0])
+    assert seconds == pytest.approx(fixed_meter.estimate(default), rel=0.05)
+    assert "does not start by itself" in info and "billion arithmetic operations per second" in info
+    assert any(b.label.startswith("Run (≈") for b in at.button)
+
+
+def test_the_meter_follows_measured_runs() -> None:
+    meter = budget.RateMeter(rate=1e11, setup=0.0, overhead=0.0)
+    s = Scenario(n=128, d=256, n_heads=4, T=2.0, dt=0.25, frames=3, integrator="euler")
+    flops, _ = meter.work(s)
+    assert meter.estimate(s) == pytest.approx(flops / 1e11)
+    meter.record(s, flops / 2.5e10)  # this server ran it at 2.5e10 flops/s
+    assert meter.rate == pytest.approx(2.5e10) and meter.estimate(s) == pytest.approx(flops / 2.5e10)

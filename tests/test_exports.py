@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import re
-import time
 from pathlib import Path
 
 import numpy as np
@@ -40,15 +39,30 @@ def test_scenario_json_is_what_the_cli_reads() -> None:
     assert back == SCENARIO and back.digest() == SCENARIO.digest()
 
 
-def test_npz_embeds_the_scenario_and_stamp(display) -> None:
-    with np.load(io.BytesIO(exports.trajectory_npz(SCENARIO, display)), allow_pickle=False) as z:
+def test_npz_has_the_cli_keys_and_documented_extras(display, tmp_path: Path) -> None:
+    from dynamics import simulate
+    from dynamics.cli import main as cli
+
+    explorer = np.load(io.BytesIO(exports.trajectory_npz(SCENARIO, display)), allow_pickle=False)
+    (tmp_path / "s.json").write_text(exports.scenario_json(SCENARIO))
+    assert cli(["simulate", str(tmp_path / "s.json"), "-o", str(tmp_path / "cli.npz"), "--quiet"]) in (
+        0,
+        None,
+    )
+    with explorer as z, np.load(tmp_path / "cli.npz", allow_pickle=False) as c:
+        assert set(c.files) <= set(z.files)  # the CLI's names, the CLI's meaning
+        assert set(z.files) - set(c.files) <= set(exports.NPZ_EXTRAS)  # extras are documented
+        for key in ("t", "x", "status"):
+            assert np.array_equal(z[key], c[key]), key
+        result = simulate(SCENARIO)
+        assert z["x"].shape == (len(result.t), SCENARIO.n, SCENARIO.d)
+        np.testing.assert_array_equal(z["x"], result.x)
         assert Scenario.from_json(str(z["scenario"])) == SCENARIO
         stamp = json.loads(str(z["stamp"]))
         assert stamp["scenario_digest"] == SCENARIO.digest() and stamp["seed"] == SCENARIO.seed
-        assert stamp["version"] == dynamics.__version__
+        assert str(z["version"]) == stamp["version"] == dynamics.__version__
         assert z["x_display"].shape == display.x3.shape
-        assert z["x_full"].shape[1:] == (SCENARIO.n, SCENARIO.d)
-        assert np.array_equal(z["t"], display.t)
+        assert np.array_equal(z["t"][z["frame_index"]], display.t[display.frame_idx])
         assert {"metric_diameter", "metric_clusters"} <= set(z.files)
 
 
@@ -110,31 +124,69 @@ def test_unavailable_image_export_is_refused_with_a_reason(monkeypatch) -> None:
         exports.image_server().render({"data": [], "layout": {}}, "png", 100, 100)
 
 
+def test_the_title_sits_inside_the_figure_with_room_above_the_plot(display) -> None:
+    fig = exports.stamped_figure(session.static_figure(display), SCENARIO, "Causal attention")
+    layout = fig.layout
+    assert layout.title.text == "Causal attention"
+    assert layout.title.yref == "container" and layout.title.yanchor == "top" and layout.title.y == 1.0
+    assert layout.margin.t >= layout.title.font.size + layout.title.pad.t  # never cut at y = 0
+
+
 @pytest.mark.skipif(exports.image_support() is not None, reason=str(exports.image_support()))
-def test_png_and_svg_render_offline_with_the_system_chromium(display) -> None:
+def test_png_and_svg_render_offline_with_the_whole_title(display) -> None:
     fig = session.static_figure(display)
-    t0 = time.perf_counter()
-    png = exports.figure_image(fig, SCENARIO, "png", size=(500, 400))
-    first = time.perf_counter() - t0
+    png = exports.figure_image(fig, SCENARIO, "png", size=(500, 400), title="Causal attention")
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
-    t0 = time.perf_counter()
-    svg = exports.figure_image(fig, SCENARIO, "svg", size=(500, 400))
-    warm = time.perf_counter() - t0
-    assert svg.lstrip().startswith(b"<svg") and SCENARIO.digest().encode() in svg
-    assert warm < 10 and first < 30, (first, warm)
+    svg = exports.figure_image(fig, SCENARIO, "svg", size=(500, 400), title="Causal attention").decode()
+    assert svg.lstrip().startswith("<svg") and SCENARIO.digest() in svg
+    tag = re.search(r'<text class="gtitle"([^>]*)>(.*?)</text>', svg)
+    assert tag and tag.group(2) == "Causal attention"
+    attrs = tag.group(1)
+    size = float(re.search(r"font-size: ([0-9.]+)px", attrs).group(1))
+    dy = re.search(r'dy="([-0-9.]+)em"', attrs)
+    baseline = float(re.search(r'\by="([-0-9.]+)"', attrs).group(1)) + (
+        float(dy.group(1)) * size if dy else 0
+    )
+    assert baseline - 0.8 * size >= 0  # the tallest glyphs (≈ 0.8 em above the baseline) are inside
 
 
 def test_the_explorer_offers_every_export_lazily(monkeypatch) -> None:
     calls: list[str] = []
     real = exports.trajectory_npz
     monkeypatch.setattr(exports, "trajectory_npz", lambda *a: calls.append("npz") or real(*a))
+    monkeypatch.setattr(exports, "figure_image", lambda *a, **k: calls.append("image") or b"")
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()
     assert not at.exception
     labels = [b.proto.label for b in at.get("download_button")]
     for label in ("Scenario JSON", "Python script", "Trajectory NPZ", "Trajectory CSV", "3D view HTML"):
         assert label in labels
-    assert "Figure PNG" in labels and "Figure SVG" in labels
+    assert "Figure PNG" not in labels  # images are rendered on request, with progress
+    assert at.button(key="_render_images").label == "Render PNG + SVG"
     assert calls == []  # nothing was built on the page run
     caption = " ".join(c.value for c in at.caption)
     assert exports.stamp(DEFAULT_PRESET.scenario).text() in caption
+
+
+def test_image_export_shows_progress_and_carries_the_current_lessons_title(monkeypatch) -> None:
+    titles: list[str | None] = []
+
+    def fake(fig, scenario, fmt="png", size=exports.IMAGE_SIZE, title=None):
+        titles.append(title)
+        return b"\x89PNG fake" if fmt == "png" else b"<svg/>"
+
+    monkeypatch.setattr(exports, "figure_image", fake)
+    monkeypatch.setattr(exports, "image_support", lambda: None)
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["lesson"] = "causal"
+    at.run()
+    at.button(key="_render_images").click().run()
+    assert not at.exception
+    causal = next(p for p in PRESETS if p.key == "causal")
+    assert titles == [causal.title, causal.title]  # not "Consensus on the sphere"
+    assert any("Images ready" in s.proto.label for s in at.status)  # the progress box, complete
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert "Figure PNG" in labels and "Figure SVG" in labels
+    at.slider(key="beta").set_value(2.0).run()  # another scenario: render again (and say so)
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert "Figure PNG" not in labels and at.button(key="_render_images")

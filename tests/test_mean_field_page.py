@@ -75,3 +75,40 @@ def test_junk_input_shows_an_error() -> None:
     _run(at)
     assert not at.error
     assert any(any(tr.get("type") == "surface" for tr in c["data"]) for c in _charts(at))
+
+
+def _array(value) -> list[float]:
+    import base64
+
+    import numpy as np
+
+    if isinstance(value, dict) and "bdata" in value:
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"])).tolist()
+    return list(value)
+
+
+def test_the_covariance_panel_shows_an_ellipse_not_a_dot() -> None:
+    """ "Collapse to a point" at t = 20: the mean has run off to (−5.7k, −50k) while Σ ≈ 0.1 — axes
+    fitted to the points spanned thousands and the ellipse was one dot. The panel is centred on the
+    mean and sized by the ellipse, and says where the particles went."""
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    at.session_state["mf_gap"] = False
+    _run(at)
+    chart = next(c for c in _charts(at) if "Covariance ellipse" in c["layout"]["title"]["text"])
+    ode = next(tr for tr in chart["data"] if tr.get("name") == "ODE 2σ ellipse")
+    xs, ys = _array(ode["x"]), _array(ode["y"])
+    lo, hi = chart["layout"]["xaxis"]["range"]
+    width = max(xs) - min(xs)
+    assert lo < min(xs) and max(xs) < hi and width > 0.3 * (hi - lo)  # the ellipse fills the panel
+    assert chart["layout"]["yaxis"]["range"][0] < min(ys) and max(ys) < chart["layout"]["yaxis"]["range"][1]
+    note = " ".join(c.value for c in at.caption)
+    assert "Centred on the ODE's mean" in note and "particles' mean is" in note
+
+
+def test_a_blow_up_is_said_next_to_the_ellipse() -> None:
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    at.session_state["mf_gap"] = False
+    at.session_state["mf_preset"] = "blowup"
+    _run(at)
+    assert any("Covariance ellipse" in c["layout"]["title"]["text"] for c in _charts(at))
+    assert any("Σ blows up at t*" in c.value for c in at.caption)

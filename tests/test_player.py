@@ -53,12 +53,11 @@ def test_payload_is_deterministic_and_sig_tracks_data_only() -> None:
     t, x = _traj()
     a = build_player_payload(t=t, x=x, clusters=None)
     assert json.dumps(a) == json.dumps(build_player_payload(t=t, x=x, clusters=None))
-    b = build_player_payload(t=t, x=x, clusters=None, camera_preset="pole", start_frame=3)
-    assert a["sig"] == b["sig"]  # camera / start frame never force a redraw
+    b = build_player_payload(t=t, x=x, clusters=None, camera_preset="pole", start_frame=3, trails=False)
+    assert a["sig"] == b["sig"]  # camera, start frame, trails (the browser's switch) never force a redraw
     x2 = x.copy()
     x2[5, 1, 0] += 1e-3
     assert build_player_payload(t=t, x=x2, clusters=None)["sig"] != a["sig"]
-    assert build_player_payload(t=t, x=x, clusters=None, trails=False)["sig"] != a["sig"]
 
 
 @pytest.mark.parametrize(("k", "n"), [(1000, 64), (200, 512), (5000, 3), (7, 100_000)])
@@ -83,9 +82,16 @@ def test_payload_refuses_more_tokens_than_the_budget() -> None:
 def test_start_frame_maps_to_the_nearest_display_frame() -> None:
     t = np.arange(1000.0)
     x = np.ones((1000, 2, 3))
-    p = build_player_payload(t=t, x=x, clusters=None, start_frame=500)
-    assert abs(p["frames"][p["start_frame"]] - 500) <= 3
-    assert build_player_payload(t=t, x=x, clusters=None, start_frame=-1)["start_frame"] == 199
+    p = build_player_payload(t=t, x=x, clusters=None, start_frame=500, start_id="lesson:3", autoplay=True)
+    assert abs(p["frames"][p["start"]["frame"]] - 500) <= 3
+    assert p["start"]["id"] == "lesson:3" and p["start"]["autoplay"] is True
+    assert build_player_payload(t=t, x=x, clusters=None, start_frame=-1)["start"]["frame"] == 199
+    # Without a start frame a trajectory opens at t = 0, not at the end (which gives the story away).
+    assert build_player_payload(t=t, x=x, clusters=None)["start"] == {
+        "id": "start",
+        "frame": 0,
+        "autoplay": False,
+    }
 
 
 def test_flat_data_is_padded_and_shows_a_circle_from_the_top() -> None:

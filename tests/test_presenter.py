@@ -63,10 +63,21 @@ def test_junk_presenter_links_are_harmless(query: dict[str, str]) -> None:
     assert at.title and (at.success or at.info or at.warning)
 
 
-def test_large_fonts_and_a_big_player() -> None:
+def player_payload(at: AppTest) -> dict:
+    for el in at.get("bidi_component"):
+        return json.loads(el.proto.json)
+    raise AssertionError("no player on the slide")
+
+
+def test_large_fonts_and_a_big_player_that_fits_the_window() -> None:
     at = run()
     css = " ".join(h.proto.body for h in at.get("html"))
-    assert "font-size: 2.1rem" in css
-    payload = json.loads(at.get("bidi_component")[0].proto.json)
-    assert payload["height"] >= 520 and payload["start_frame"] == 0
+    assert "font-size: 2rem" in css and "font-size: 1.2rem" in css
+    payload = player_payload(at)
+    assert payload["fit"]["max"] >= 520 and payload["fit"]["min"] <= 300  # sized to the projector
+    assert payload["start"]["frame"] == 0 and payload["start"]["autoplay"] is False  # t = 0, as the explorer
     assert payload["palette"][:3] == ["#E69F00", "#56B4E9", "#009E73"]  # Okabe–Ito
+
+
+def test_autoplay_link_plays_each_slide() -> None:
+    assert player_payload(run(autoplay="true", slide="2"))["start"]["autoplay"] is True

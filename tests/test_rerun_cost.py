@@ -76,7 +76,12 @@ def test_cached_curves_are_metric_curves_byte_for_byte(name: str) -> None:
     assert (events is None) == (name != "consensus")
     for t_now in (float(d.t[0]), float(d.t[len(d.t) // 2]), d.T):
         expected = metric_curves(
-            d.t, d.metrics, current_t=t_now, events=events, row_height=session.CURVES_ROW_HEIGHT
+            d.t,
+            d.metrics,
+            current_t=t_now,
+            events=events,
+            row_height=session.CURVES_ROW_HEIGHT,
+            ranges=session.METRIC_RANGES,
         )
         assert _json(session.curves_figure(d, t_now)) == _json(expected)
 

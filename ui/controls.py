@@ -8,12 +8,15 @@ would put its display title in the URL).
 
 URL parameters (besides the Scenario fields listed in :data:`URL_PARAMS`):
 ``lesson`` preset key · ``v_eig1`` … ``v_eig4`` V's eigenvalues for d ≤ 4 (``v_eigs`` comma-
-separated beyond; a ``v_eigs`` link also works for d ≤ 4) · ``view`` camera preset ·
-``trails`` · ``cam`` the camera left by the user (written by the explorer page) · ``hide``,
-``embed``, ``frame`` (lesson links, :mod:`ui.lesson`).
+separated beyond; a ``v_eigs`` link also works for d ≤ 4) · ``tokens`` tokens placed by hand in
+the player (:mod:`ui.token_link`) · ``view``, ``trails``, ``cam``, ``frame`` what the player last
+reported (written by the explorer page) · ``hide``, ``embed``, ``autoplay`` (lesson links,
+:mod:`ui.lesson`).
 
-Uploaded tokens (CSV/NPY, the "Initial tokens" group) set ``x0`` for the session only: they are
-not in the link (a note says so).
+Tokens placed by hand in the player set ``x0`` and are in the link (``tokens=``, at most
+:data:`ui.token_link.MAX_TOKENS`); uploaded tokens (CSV/NPY, the "Initial tokens" group) set ``x0``
+for the session only: they are not in the link (a note says so). A lesson switch, Reset and New
+seed forget hand-placed tokens; a lesson switch and Reset also send the player back to t = 0.
 
 ``scenario_controls()`` draws the widgets (call it inside ``with st.sidebar``) and returns a
 :class:`Controls`; it never raises for bad input: the engine's message is in ``Controls.error``.
@@ -34,15 +37,16 @@ from dynamics import Scenario, ScenarioError
 from dynamics.attention import KINDS as ATTENTION_REGISTRY
 from dynamics.presets import DEFAULT_PRESET, PRESETS, Preset
 from ui import lesson as lesson_link
-from ui import uploads
+from ui import token_link, uploads
 
 LESSONS: dict[str, Preset] = {p.key: p for p in PRESETS}
 LESSON_PARAM = "lesson"
 MAX_SLIDER_EIGS = 4  # one slider per eigenvalue up to this d, a text field beyond
 BIND: dict[str, Any] = {"bind": "query-params", "persist_state": "session"}
+#: Session keys: the hand-placed tokens (link text) and the player's start request counter.
+HAND_TOKENS_KEY = "_hand_tokens"
+START_NONCE_KEY = "_start_nonce"
 
-VIEWS = ("3/4", "pole", "equator", "along V")
-VIEW_PRESET = {"3/4": "oblique", "pole": "pole", "equator": "equator", "along V": "eigvec"}
 POLES = ("north", "e1")
 INITS = ("uniform", "hemisphere", "cap", "antipodal", "great_circle")
 DT_CHOICES = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
@@ -80,15 +84,17 @@ URL_PARAMS: dict[str, str] = {
     "integrator": "euler | rk4 | adaptive",
     "dt": "step (0.005 … 0.5)",
     "seed": "random seed of tokens and weights",
-    "view": "camera preset: pole | equator | along V (V's top eigenvector); default 3/4",
-    "trails": "true | false",
+    "tokens": "tokens placed by hand in the player: dimension + 4 (d = 3) or 2 (d = 2) base64url "
+    "characters per token (ui.token_link; at most 128 tokens)",
+    "view": "the player's camera preset: pole | equator | eigvec (V's top eigenvector); default 3/4",
+    "trails": "true | false (the player's trails switch)",
     "cam": "the camera the user left (eye, up, center: 9 numbers)",
-    "at": "time of the attention heatmap",
     "head": "head of the attention heatmap (mean | 1 | 2 | …)",
     "hide": "controls to hide, comma-separated (e.g. beta,n_heads,mask; groups model, tokens, "
-    "weights, solver; all)",
+    "weights, solver; the player's view, trails, edit; all)",
     "embed": "true: no sidebar, compact header (for slides and iframes)",
-    "frame": "the player's frame when playback last stopped",
+    "frame": "the player's frame (the page's time: curves cursor, heatmap); default 0",
+    "autoplay": "true: start playing when the sphere is drawn",
 }
 
 
@@ -131,6 +137,7 @@ class Controls:
     weights_locked: bool
     notes: tuple[str, ...] = field(default_factory=tuple)
     url_problems: tuple[str, ...] = field(default_factory=tuple)
+    by_hand: bool = False
 
     @property
     def modified(self) -> bool:
@@ -248,10 +255,22 @@ def current_lesson() -> Preset:
 
 
 # ------------------------------------------------------------------------------------ callbacks
+def _restart_player() -> None:
+    """An explicit user action: the player goes back to t = 0 (its start request changes)."""
+    ss = _state()
+    ss[START_NONCE_KEY] = int(ss.get(START_NONCE_KEY, 0)) + 1
+
+
+def forget_hand_tokens() -> None:
+    _state().pop(HAND_TOKENS_KEY, None)
+
+
 def _on_lesson() -> None:
     preset = current_lesson()
     _apply(lesson_values(preset))
     _state()["_d_prev"] = preset.scenario.d
+    forget_hand_tokens()
+    _restart_player()
 
 
 def _on_reset() -> None:
@@ -259,10 +278,38 @@ def _on_reset() -> None:
     preset = current_lesson()
     _apply(lesson_values(preset), skip=("seed",))
     _state()["_d_prev"] = preset.scenario.d
+    forget_hand_tokens()
+    _restart_player()
 
 
 def _on_new_seed() -> None:
     _state()["seed"] = random.randrange(0, 2**31)
+    forget_hand_tokens()
+
+
+def start_request() -> str:
+    """The player's start id: changes on a lesson switch and on Reset, never on an ordinary rerun."""
+    ss = _state()
+    return f"{ss.get('_lesson', DEFAULT_PRESET.key)}:{int(ss.get(START_NONCE_KEY, 0))}"
+
+
+def hand_tokens() -> Any:
+    """The hand-placed tokens of this session as an (n, d) array, or None."""
+    code = _state().get(HAND_TOKENS_KEY)
+    if not code:
+        return None
+    try:
+        return token_link.decode(code)
+    except token_link.TokenLinkError:
+        forget_hand_tokens()
+        return None
+
+
+def set_hand_tokens(x: Any) -> str:
+    """Store tokens placed in the player (rounded to the link's resolution); returns the link text."""
+    code = token_link.encode(x)
+    _state()[HAND_TOKENS_KEY] = code
+    return code
 
 
 def _current_eigs(d: int) -> tuple[float, ...]:
@@ -310,6 +357,28 @@ def _snapshot_url() -> None:
     if "_url_snapshot" not in ss:
         ss["_url_snapshot"] = {k: str(st.query_params.get(k)) for k in st.query_params}
         ss["_url_checked"] = False
+
+
+def _sync_tokens_from_url() -> str | None:
+    """Seed the hand-placed tokens from ``?tokens=`` once per session; the problem if unusable."""
+    ss = _state()
+    if ss.get("_tokens_link_done"):
+        return None
+    ss["_tokens_link_done"] = True
+    x, problem = token_link.parse(st.query_params.get(token_link.TOKENS_PARAM))
+    if x is not None:
+        ss[HAND_TOKENS_KEY] = token_link.encode(x)
+    return problem
+
+
+def _write_tokens_to_url() -> None:
+    code = _state().get(HAND_TOKENS_KEY)
+    param = token_link.TOKENS_PARAM
+    if code:
+        if st.query_params.get(param) != code:
+            st.query_params[param] = code
+    elif param in st.query_params:
+        del st.query_params[param]
 
 
 INT_WIDGETS = frozenset({"n", "d", "n_heads", "seed"})
@@ -446,9 +515,11 @@ def _uploaded_tokens(notes: list[str]) -> Any:
             type=["csv", "txt", "npy"],
             key=UPLOAD_KEY,
             max_upload_size=1,
+            on_change=forget_hand_tokens,
             help="n rows × d columns of coordinates (each row is normalised onto the sphere); "
             f"at most {uploads.MAX_TOKENS} tokens and {uploads.MAX_DIM} columns. "
-            "Replaces the random initial tokens; not stored in the link.",
+            "Replaces the random initial tokens; not stored in the link (tokens placed by hand in "
+            "the player are).",
         )
     if up is None:
         return None
@@ -462,21 +533,74 @@ def _uploaded_tokens(notes: list[str]) -> Any:
     return x0
 
 
+@dataclass
+class _Sidebar:
+    """What the widget groups share while the sidebar is drawn."""
+
+    preset: Preset
+    weights_locked: bool
+    geometry_locked: bool
+    by_hand: Any  # hand-placed tokens (n, d) or None
+    notes: list[str] = field(default_factory=list)
+    link_problems: list[str] = field(default_factory=list)
+
+    @property
+    def base(self) -> Scenario:
+        return self.preset.scenario
+
+
 def scenario_controls() -> Controls:
     """Draw the sidebar controls and return the scenario they describe (or the engine's error)."""
     _snapshot_url()
     _drop_unusable_numbers()
     _sync_lesson_from_url()
+    tokens_problem = _sync_tokens_from_url()
     link = lesson_link.current_link()
     hide_css = lesson_link.hide_css(link.hidden - lesson_link.PAGE_PARTS)
     if hide_css:
         st.html(hide_css)
-    notes: list[str] = []
-    link_problems: list[str] = []
-    keys = list(LESSONS)
+    preset = _lesson_picker()
+    base = preset.scenario
+    ctx = _Sidebar(
+        preset,
+        weights_locked=base.heads is not None or base.value == "gaussian",
+        geometry_locked=base.P is not None or base.heads is not None,
+        by_hand=hand_tokens(),
+        link_problems=[tokens_problem] if tokens_problem else [],
+    )
+    _write_tokens_to_url()
+    _lesson_buttons()
+    fields, d = _model_group(ctx)
+    lv = lesson_values(preset, d)
+    tokens, x0 = _tokens_group(ctx, lv, d)
+    fields.update(tokens)
+    fields.update(_weights_group(ctx, lv, d))
+    fields.update(_solver_group(lv))
+    if x0 is not None and ctx.geometry_locked and x0.shape[1] != base.d:
+        st.warning(
+            f"This lesson's matrices fix d = {base.d}; these tokens have d = {x0.shape[1]}. "
+            "Using the lesson's initial tokens.",
+            icon="⚠️",
+        )
+    elif x0 is not None:
+        fields = _with_tokens(fields, x0)
+    _state()["_d_prev"] = d
+    scenario, error = _build(base, fields)
+    return Controls(
+        preset,
+        scenario,
+        error,
+        ctx.weights_locked,
+        tuple(ctx.notes),
+        _url_problems([*ctx.link_problems, *link.problems]),
+        ctx.by_hand is not None,
+    )
+
+
+def _lesson_picker() -> Preset:
     lesson_key = st.selectbox(
         "Lesson",
-        keys,
+        list(LESSONS),
         format_func=lesson_title,
         key="_lesson",
         on_change=_on_lesson,
@@ -485,10 +609,10 @@ def scenario_controls() -> Controls:
     )
     preset = LESSONS.get(lesson_key, DEFAULT_PRESET)
     _write_lesson_to_url(preset.key)
-    base = preset.scenario
-    weights_locked = base.heads is not None or base.value == "gaussian"
-    geometry_locked = base.P is not None or base.heads is not None
+    return preset
 
+
+def _lesson_buttons() -> None:
     b1, b2 = st.columns(2)
     b1.button(
         "Reset",
@@ -507,26 +631,36 @@ def scenario_controls() -> Controls:
         help="Draw new random tokens and weights (same parameters).",
     )
 
-    # ----------------------------------------------------------------------- model
-    lv = lesson_values(preset)
+
+def _model_group(ctx: _Sidebar) -> tuple[dict[str, Any], int]:
+    """n, β, d, heads, mask, attention → (Scenario fields, d)."""
+    base, by_hand = ctx.base, ctx.by_hand is not None
+    lv = lesson_values(ctx.preset)
+    fields: dict[str, Any] = {}
     with _group("Model", True, "model"):
-        n = st.slider(
-            "n (tokens)",
-            *N_RANGE,
-            value=lv["n"],
-            key="n",
-            help="Number of tokens x₁ … x_n (particles on the sphere).",
-            **BIND,
+        fields["n"] = int(
+            st.slider(
+                "n (tokens)",
+                *N_RANGE,
+                value=lv["n"],
+                key="n",
+                disabled=by_hand,
+                help="Number of tokens x₁ … x_n (particles on the sphere)."
+                + (" Set by the tokens placed by hand." if by_hand else ""),
+                **BIND,
+            )
         )
-        beta = st.slider(
-            "β (inverse temperature)",
-            *BETA_RANGE,
-            value=lv["beta"],
-            step=0.1,
-            key="beta",
-            help="Scales the scores β⟨x_i, QᵀK x_j⟩: small β → uniform attention, large β → "
-            "local attention and long-lived clusters.",
-            **BIND,
+        fields["beta"] = float(
+            st.slider(
+                "β (inverse temperature)",
+                *BETA_RANGE,
+                value=lv["beta"],
+                step=0.1,
+                key="beta",
+                help="Scales the scores β⟨x_i, QᵀK x_j⟩: small β → uniform attention, large β → "
+                "local attention and long-lived clusters.",
+                **BIND,
+            )
         )
         d = st.number_input(
             "d (dimension)",
@@ -536,25 +670,29 @@ def scenario_controls() -> Controls:
             step=1,
             key="d",
             on_change=_on_d,
-            disabled=geometry_locked,
+            disabled=ctx.geometry_locked or by_hand,
             help="Ambient dimension: 2 → the circle, 3 → the sphere, > 3 → a 3D PCA projection."
-            + (" This lesson's matrices fix d." if geometry_locked else ""),
+            + (" This lesson's matrices fix d." if ctx.geometry_locked else "")
+            + (" Set by the tokens placed by hand." if by_hand else ""),
             **BIND,
         )
-        d = int(d) if not geometry_locked else base.d
+        d = int(d) if not ctx.geometry_locked else base.d
+        fields["d"] = d
         if _state().get("_d_prev") is None:
             _state()["_d_prev"] = d
-        lv = lesson_values(preset, d)
+        lv = lesson_values(ctx.preset, d)
         n_heads = st.slider(
             "Heads",
             *HEADS_RANGE,
             value=min(max(lv["n_heads"], 1), HEADS_RANGE[1]),
             key="n_heads",
-            disabled=weights_locked,
+            disabled=ctx.weights_locked,
             help="Number of attention heads; their velocities add up.",
             **BIND,
         )
-        mask = st.radio(
+        if not ctx.weights_locked:
+            fields["n_heads"] = int(n_heads)
+        fields["mask"] = st.radio(
             "Mask",
             ("none", "causal"),
             index=("none", "causal").index(lv["mask"]),
@@ -564,7 +702,7 @@ def scenario_controls() -> Controls:
             **BIND,
         )
         kinds = tuple(ATTENTION_REGISTRY)
-        attention = st.selectbox(
+        fields["attention"] = st.selectbox(
             "Attention",
             kinds,
             index=kinds.index(lv["attention"]),
@@ -572,8 +710,57 @@ def scenario_controls() -> Controls:
             help="; ".join(k.help for k in ATTENTION_REGISTRY.values()) + ".",
             **BIND,
         )
+    return fields, d
 
-    # ----------------------------------------------------------------------- initial tokens
+
+def _pole_fields(lv: dict[str, Any], init: str, d: int, base: Scenario) -> dict[str, Any]:
+    """Pole, margin and cap angle of a hemisphere / cap start (drawn only for those)."""
+    fields: dict[str, Any] = {}
+    if init not in ("hemisphere", "cap"):
+        if base.pole is not None and len(base.pole) != d:
+            fields["pole"] = None
+        return fields
+    pole = st.radio(
+        "Pole",
+        POLES,
+        index=POLES.index(lv["pole"]),
+        key="pole",
+        horizontal=True,
+        help="Centre of the hemisphere / cap: the north pole e_d or the first axis e₁.",
+        **BIND,
+    )
+    fields["pole"] = None if pole == "north" else (1.0,) + (0.0,) * (d - 1)
+    if init == "hemisphere":
+        fields["margin"] = float(
+            st.slider(
+                "Margin",
+                0.0,
+                0.9,
+                value=lv["margin"],
+                step=0.05,
+                key="margin",
+                help="Every token has ⟨x_i, pole⟩ ≥ margin (0: the whole open hemisphere).",
+                **BIND,
+            )
+        )
+    else:
+        fields["cap_angle"] = float(
+            st.slider(
+                "Cap angle (rad)",
+                0.05,
+                3.1,
+                value=lv["cap_angle"],
+                step=0.05,
+                key="cap_angle",
+                help="Half-angle of the cap around the pole (π/2 = a hemisphere).",
+                **BIND,
+            )
+        )
+    return fields
+
+
+def _tokens_group(ctx: _Sidebar, lv: dict[str, Any], d: int) -> tuple[dict[str, Any], Any]:
+    """The initial tokens → (Scenario fields, explicit tokens x0 or None)."""
     with _group("Initial tokens", True, "tokens"):
         init = st.selectbox(
             "Initial tokens",
@@ -585,90 +772,80 @@ def scenario_controls() -> Controls:
             "(in no open hemisphere) · evenly on a great circle.",
             **BIND,
         )
-        pole = margin = cap_angle = None
-        if init in ("hemisphere", "cap"):
-            pole = st.radio(
-                "Pole",
-                POLES,
-                index=POLES.index(lv["pole"]),
-                key="pole",
-                horizontal=True,
-                help="Centre of the hemisphere / cap: the north pole e_d or the first axis e₁.",
+        fields: dict[str, Any] = {"init": init, **_pole_fields(lv, init, d, ctx.base)}
+        fields["seed"] = int(
+            st.number_input(
+                "Seed",
+                min_value=0,
+                max_value=2**32 - 1,
+                value=lv["seed"],
+                step=1,
+                key="seed",
+                help="Random seed of the initial tokens and of the random weights.",
                 **BIND,
             )
-            if init == "hemisphere":
-                margin = st.slider(
-                    "Margin",
-                    0.0,
-                    0.9,
-                    value=lv["margin"],
-                    step=0.05,
-                    key="margin",
-                    help="Every token has ⟨x_i, pole⟩ ≥ margin (0: the whole open hemisphere).",
-                    **BIND,
-                )
-            else:
-                cap_angle = st.slider(
-                    "Cap angle (rad)",
-                    0.05,
-                    3.1,
-                    value=lv["cap_angle"],
-                    step=0.05,
-                    key="cap_angle",
-                    help="Half-angle of the cap around the pole (π/2 = a hemisphere).",
-                    **BIND,
-                )
-        seed = st.number_input(
-            "Seed",
-            min_value=0,
-            max_value=2**32 - 1,
-            value=lv["seed"],
-            step=1,
-            key="seed",
-            help="Random seed of the initial tokens and of the random weights.",
+        )
+        x0 = _uploaded_tokens(ctx.notes)
+        if ctx.by_hand is not None:
+            c1, c2 = st.columns([3, 2], vertical_alignment="center")
+            c1.caption(f"{len(ctx.by_hand)} tokens placed by hand (in the link).")
+            c2.button(
+                "Forget",
+                key="_forget_tokens",
+                on_click=forget_hand_tokens,
+                icon=":material/undo:",
+                help="Go back to the initial tokens drawn from the seed.",
+            )
+            x0 = ctx.by_hand
+    return fields, x0
+
+
+def _v_spectrum(ctx: _Sidebar, lv: dict[str, Any], d: int) -> tuple[float, ...]:
+    """V's eigenvalues: one slider each up to d = 4, a text field beyond."""
+    if d > MAX_SLIDER_EIGS:
+        return _text_numbers(
+            "V eigenvalues",
+            "v_eigs",
+            lv["v_eigs"],
+            d,
+            f"The {d} eigenvalues of V, comma-separated (e.g. 2, -0.5, 1, …).",
+            ctx.notes,
+            resize(lesson_v_eigs(ctx.preset), d),
+        )
+    problem = _v_eigs_link_for_small_d(d)
+    if problem:
+        ctx.link_problems.append(problem)
+    return tuple(
+        st.slider(
+            f"λ{i + 1}(V)",
+            *EIG_RANGE,
+            value=float(lv[f"v_eig{i + 1}"]),
+            step=0.1,
+            key=f"v_eig{i + 1}",
+            disabled=ctx.weights_locked,
+            help=f"Eigenvalue {i + 1} of the value matrix V (all 1 with the identity basis: V = I).",
             **BIND,
         )
-        x0 = _uploaded_tokens(notes)
+        for i in range(d)
+    )
 
-    # ----------------------------------------------------------------------- weights
+
+def _weights_group(ctx: _Sidebar, lv: dict[str, Any], d: int) -> dict[str, Any]:
+    """V's spectrum and basis, QᵀK and its time variation → Scenario fields (none when the lesson
+    fixes its matrices)."""
+    base, locked = ctx.base, ctx.weights_locked
     plain_weights = base.value == "identity" and base.qk == "identity" and base.qk_amp == 0
-    with _group("Weights V and QᵀK", not (weights_locked or plain_weights), "weights"):
-        if weights_locked:
+    with _group("Weights V and QᵀK", not (locked or plain_weights), "weights"):
+        if locked:
             st.caption("This lesson fixes its weight matrices explicitly; they are not editable here.")
-        if d <= MAX_SLIDER_EIGS:
-            problem = _v_eigs_link_for_small_d(d)
-            if problem:
-                link_problems.append(problem)
-            eigs = tuple(
-                st.slider(
-                    f"λ{i + 1}(V)",
-                    *EIG_RANGE,
-                    value=float(lv[f"v_eig{i + 1}"]),
-                    step=0.1,
-                    key=f"v_eig{i + 1}",
-                    disabled=weights_locked,
-                    help=f"Eigenvalue {i + 1} of the value matrix V (all 1 with the identity basis: V = I).",
-                    **BIND,
-                )
-                for i in range(d)
-            )
-        else:
-            eigs = _text_numbers(
-                "V eigenvalues",
-                "v_eigs",
-                lv["v_eigs"],
-                d,
-                f"The {d} eigenvalues of V, comma-separated (e.g. 2, -0.5, 1, …).",
-                notes,
-                resize(lesson_v_eigs(preset), d),
-            )
+        eigs = _v_spectrum(ctx, lv, d)
         v_basis = st.radio(
             "V basis",
             ("identity", "random"),
             index=("identity", "random").index(lv["v_basis"]),
             key="v_basis",
             horizontal=True,
-            disabled=weights_locked,
+            disabled=locked,
             help="identity: V = diag(λ); random: V = R diag(λ) R⁻¹ with a random R.",
             **BIND,
         )
@@ -676,7 +853,7 @@ def scenario_controls() -> Controls:
             "Symmetric V",
             value=lv["v_symmetric"],
             key="v_symmetric",
-            disabled=weights_locked or v_basis == "identity",
+            disabled=locked or v_basis == "identity",
             help="With a random basis: R orthogonal (V symmetric) or a general R (V not normal).",
             **BIND,
         )
@@ -685,20 +862,20 @@ def scenario_controls() -> Controls:
             ("identity", "spd", "gaussian"),
             index=("identity", "spd", "gaussian").index(lv["qk"]),
             key="qk",
-            disabled=weights_locked,
+            disabled=locked,
             help="Key–query product: identity, symmetric positive definite with chosen "
             "eigenvalues, or random Gaussian Q and K.",
             **BIND,
         )
         qk_eigs = None
-        if qk == "spd" and not weights_locked:
+        if qk == "spd" and not locked:
             qk_eigs = _text_numbers(
                 "QᵀK eigenvalues",
                 "qk_eigs",
                 lv["qk_eigs"],
                 d,
                 f"The {d} positive eigenvalues of QᵀK, comma-separated.",
-                notes,
+                ctx.notes,
                 (1.0,) * d,
             )
         qk_amp = st.slider(
@@ -708,12 +885,12 @@ def scenario_controls() -> Controls:
             value=lv["qk_amp"],
             step=0.05,
             key="qk_amp",
-            disabled=weights_locked,
+            disabled=locked,
             help="Amplitude a of K(t) = K₀ + a·G·sin(ωt + phase): bounded, time-varying weights.",
             **BIND,
         )
         qk_omega = lv["qk_omega"]
-        if qk_amp > 0 and not weights_locked:
+        if qk_amp > 0 and not locked:
             qk_omega = st.slider(
                 "ω (frequency)",
                 0.1,
@@ -724,8 +901,22 @@ def scenario_controls() -> Controls:
                 help="Angular frequency of the time variation.",
                 **BIND,
             )
+    if locked:
+        return {}
+    if v_basis == "identity" and all(e == 1.0 for e in eigs):
+        fields: dict[str, Any] = {
+            "value": "identity",
+            "v_eigs": None,
+            "v_basis": "identity",
+            "v_symmetric": True,
+        }
+    else:
+        fields = {"value": "spectrum", "v_eigs": eigs, "v_basis": v_basis, "v_symmetric": bool(v_symmetric)}
+    fields.update(qk=qk, qk_eigs=qk_eigs, qk_amp=float(qk_amp), qk_omega=float(qk_omega))
+    return fields
 
-    # ----------------------------------------------------------------------- solver
+
+def _solver_group(lv: dict[str, Any]) -> dict[str, Any]:
     with _group("Solver", False, "solver"):
         T = st.slider(
             "T (horizon)",
@@ -753,52 +944,7 @@ def scenario_controls() -> Controls:
             help="Step size (the first step of the adaptive integrator).",
             **BIND,
         )
-
-    fields: dict[str, Any] = {
-        "n": int(n),
-        "d": d,
-        "seed": int(seed),
-        "init": init,
-        "beta": float(beta),
-        "mask": mask,
-        "attention": attention,
-        "T": float(T),
-        "integrator": integrator,
-        "dt": float(dt),
-    }
-    if pole is not None:
-        fields["pole"] = None if pole == "north" else (1.0,) + (0.0,) * (d - 1)
-    elif base.pole is not None and len(base.pole) != d:
-        fields["pole"] = None
-    if margin is not None:
-        fields["margin"] = float(margin)
-    if cap_angle is not None:
-        fields["cap_angle"] = float(cap_angle)
-    if not weights_locked:
-        fields["n_heads"] = int(n_heads)
-        if v_basis == "identity" and all(e == 1.0 for e in eigs):
-            fields.update(value="identity", v_eigs=None, v_basis="identity", v_symmetric=True)
-        else:
-            fields.update(value="spectrum", v_eigs=eigs, v_basis=v_basis, v_symmetric=bool(v_symmetric))
-        fields.update(qk=qk, qk_eigs=qk_eigs, qk_amp=float(qk_amp), qk_omega=float(qk_omega))
-    if x0 is not None and geometry_locked and x0.shape[1] != base.d:
-        st.warning(
-            f"This lesson's matrices fix d = {base.d}; the uploaded tokens have d = {x0.shape[1]}. "
-            "Using the lesson's initial tokens.",
-            icon="⚠️",
-        )
-    elif x0 is not None:
-        fields = _with_tokens(fields, x0)
-    _state()["_d_prev"] = d
-    scenario, error = _build(base, fields)
-    return Controls(
-        preset,
-        scenario,
-        error,
-        weights_locked,
-        tuple(notes),
-        _url_problems([*link_problems, *link.problems]),
-    )
+    return {"T": float(T), "integrator": integrator, "dt": float(dt)}
 
 
 def _with_tokens(fields: dict[str, Any], x0: Any) -> dict[str, Any]:
@@ -822,21 +968,59 @@ def _build(base: Scenario, fields: dict[str, Any]) -> tuple[Scenario | None, str
         return None, str(exc)
 
 
-def view_picker(has_eigvec: bool, flat: bool) -> str:
-    """Camera preset picker; returns "oblique" | "pole" | "equator" | "eigvec"."""
-    view = st.segmented_control(
-        "View from",
-        VIEWS,
-        default=VIEWS[0],
-        required=True,
-        key="view",
-        disabled=flat,
-        label_visibility="collapsed",
-        help="Camera: 3/4 view, from the pole, from the equator, or along V's top eigenvector. "
-        "Drag the sphere to rotate it; your view is kept when parameters change.",
-        **BIND,
-    )
-    view = view or VIEWS[0]
-    if view == "along V" and not has_eigvec:
-        return "oblique"
-    return VIEW_PRESET[view]
+#: Scenario fields a caption names when they differ from the lesson's, with their labels.
+_SETTING_LABELS: dict[str, str] = {
+    "n": "n",
+    "d": "d",
+    "beta": "β",
+    "n_heads": "heads",
+    "mask": "mask",
+    "attention": "attention",
+    "init": "initial tokens",
+    "pole": "pole",
+    "margin": "margin",
+    "cap_angle": "cap angle",
+    "T": "T",
+    "dt": "dt",
+    "integrator": "integrator",
+    "seed": "seed",
+    "v_eigs": "V's eigenvalues",
+    "v_basis": "V basis",
+    "v_symmetric": "symmetric V",
+    "qk": "QᵀK",
+    "qk_eigs": "QᵀK's eigenvalues",
+    "qk_amp": "QᵀK's time variation",
+    "qk_omega": "ω",
+}
+
+
+def _fmt_setting(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return format(value, "g")
+    if isinstance(value, tuple):
+        return (
+            "(" + fmt_numbers(value) + ")" if all(isinstance(v, int | float) for v in value) else str(value)
+        )
+    return str(value)
+
+
+def setting_changes(lesson: Scenario, now: Scenario, *, by_hand: bool = False) -> list[tuple[str, str, str]]:
+    """(label, lesson's value, current value) of every setting that differs from the lesson's —
+    what a caption must say once the user has moved a control ("lesson settings: β = 9",
+    "now: β = 7")."""
+    out: list[tuple[str, str, str]] = []
+    tokens_given = now.x0 is not None and now.x0 != lesson.x0
+    for name, label in _SETTING_LABELS.items():
+        if tokens_given and name in ("n", "d", "init", "pole", "margin", "cap_angle"):
+            continue
+        before, after = getattr(lesson, name), getattr(now, name)
+        if before != after:
+            out.append((label, _fmt_setting(before), _fmt_setting(after)))
+    if tokens_given:
+        how = "placed by hand" if by_hand else "uploaded"
+        out.insert(0, ("tokens", f"{lesson.n} drawn from the seed", f"{now.n} {how}"))
+    return out

@@ -81,23 +81,45 @@ def python_snippet(scenario: Scenario) -> str:
     )
 
 
+#: Arrays of the explorer's NPZ beyond the CLI's (``t``, ``x``, ``scenario``, ``status``, ``message``,
+#: ``version`` — exactly ``python -m dynamics simulate``'s keys and meaning).
+NPZ_EXTRAS: dict[str, str] = {
+    "frame_index": "indices into t of the frames the 3D view shows",
+    "x_display": "positions the 3D view shows (frame_index × n × 3, or × 2 for d = 2; a PCA view for d > 3)",
+    "clusters": "cluster label of each token in each shown frame (frame_index × n)",
+    "metric_diameter": "diameter in radians over t",
+    "metric_min": "min cosine over t",
+    "metric_clusters": "number of clusters over t",
+    "metric_energy": "energy E_β / max over t",
+    "stamp": "JSON: package, version, scenario digest, seed",
+}
+
+
 def trajectory_npz(scenario: Scenario, display: Any) -> bytes:
-    """NPZ: ``t`` (all saved times), ``frame_index`` + ``x_display`` (display frames × n × 3 or 2,
-    the exact positions for d ≤ 3, a PCA view beyond), ``clusters``, the metric curves,
-    ``heat_index`` + ``x_full`` (a few full-dimensional frames), ``scenario`` (JSON) and ``stamp``."""
+    """NPZ with the CLI's keys — ``t`` (every saved time), ``x`` (every saved frame, n × d),
+    ``scenario`` (JSON), ``status``, ``message``, ``version`` — plus :data:`NPZ_EXTRAS`.
+
+    ``t`` and ``x`` come from re-running the scenario (deterministic: the same seed, the same
+    numbers as on screen) under the app's limits; only called when the download is clicked."""
+    from dynamics import simulate
+    from ui.session import APP_LIMITS
+
+    result = simulate(scenario, limits=APP_LIMITS)
     buf = io.BytesIO()
     metrics = {
         "metric_" + k.split(" ")[0].replace("/", ""): np.asarray(v) for k, v in display.metrics.items()
     }
     np.savez_compressed(
         buf,
-        t=np.asarray(display.t),
+        t=np.asarray(result.t),
+        x=np.asarray(result.x),
+        scenario=np.array(scenario.to_json()),
+        status=np.array(result.status),
+        message=np.array(result.message),
+        version=np.array(str(dynamics.__version__)),
         frame_index=np.asarray(display.frame_idx),
         x_display=np.asarray(display.x3),
         clusters=np.asarray(display.labels),
-        heat_index=np.asarray(display.heat_idx),
-        x_full=np.asarray(display.heat_x),
-        scenario=np.array(scenario.to_json()),
         stamp=np.array(json.dumps(stamp(scenario).as_dict(), sort_keys=True)),
         **metrics,
     )
@@ -144,12 +166,39 @@ def read_csv_header(text: str) -> dict[str, str]:
 
 
 # ------------------------------------------------------------------------------------ figures
-def stamped_figure(fig: Any, scenario: Scenario, title: str | None = None) -> Any:
-    """A copy of ``fig`` with the stamp as a small annotation (the original is shared: never
-    mutate it)."""
+#: Room kept above a figure for its title (pixels).
+TITLE_MARGIN = 64
+
+
+def titled_figure(fig: Any, title: str | None) -> Any:
+    """A copy of ``fig`` with ``title`` drawn in full at the top (the 3D figures have no top
+    margin of their own: a title at plotly's default position sat at y = 0, only its descenders
+    showing)."""
     import plotly.graph_objects as go
 
     out = go.Figure(copy.deepcopy(fig.to_dict()))
+    if title:
+        margin = out.layout.margin.to_plotly_json() if out.layout.margin else {}
+        out.update_layout(
+            title={
+                "text": title,
+                "x": 0.02,
+                "xanchor": "left",
+                "y": 1.0,
+                "yanchor": "top",
+                "yref": "container",
+                "pad": {"t": 14},
+                "font": {"size": 20},
+            },
+            margin={**margin, "t": max(int(margin.get("t") or 0), TITLE_MARGIN)},
+        )
+    return out
+
+
+def stamped_figure(fig: Any, scenario: Scenario, title: str | None = None) -> Any:
+    """A titled copy of ``fig`` with the stamp as a small annotation (the original is shared: never
+    mutate it)."""
+    out = titled_figure(fig, title)
     out.add_annotation(
         text=stamp(scenario).text(),
         xref="paper",
@@ -161,8 +210,6 @@ def stamped_figure(fig: Any, scenario: Scenario, title: str | None = None) -> An
         showarrow=False,
         font={"size": 11, "color": "#555"},
     )
-    if title:
-        out.update_layout(title={"text": title, "x": 0.02, "font": {"size": 16}})
     return out
 
 

@@ -23,6 +23,8 @@ from ui.colors import NOISE_COLOR, SURFACE_COLOR, cluster_colors
 
 MAX_POINTS_3D = 100_000
 MAX_DISPLAY_FRAMES = 200
+#: Font size of the 2D curves: readable from the back of a room on a projector.
+CURVE_FONT_SIZE = 14
 UIREVISION = "adx-keep"
 CAMERA_DISTANCE = 2.0
 _Z_FLAT_ATOL = 1e-12
@@ -346,12 +348,16 @@ def metric_curves(
     current_t: float | None = None,
     events: Events | None = None,
     row_height: int = 130,
+    ranges: Mapping[str, tuple[float, float]] | None = None,
+    font_size: int = CURVE_FONT_SIZE,
 ) -> go.Figure:
     """Small multiples (one row per series, shared x = t) of diagnostic curves.
 
     Integer series (e.g. cluster count) are drawn as steps. ``current_t`` draws a solid
     vertical marker on every row; ``events`` (mapping label → t, or (t, label) pairs) dashed
-    ones labelled on the top row. Only ``go.Scatter`` (SVG), never WebGL.
+    ones, labelled inside the top row's plot area (below its title, never over it). ``ranges``
+    fixes the y range of the named rows (a quantity with known bounds keeps a meaningful axis).
+    Only ``go.Scatter`` (SVG), never WebGL.
     """
     tt = np.asarray(t, dtype=np.float64).ravel()
     names = list(series)
@@ -364,7 +370,7 @@ def metric_curves(
         rows=len(names),
         cols=1,
         shared_xaxes=True,
-        vertical_spacing=min(0.06, 0.3 / len(names)),
+        vertical_spacing=min(0.09, 0.36 / len(names)),
         subplot_titles=names,
     )
     for row, name in enumerate(names, start=1):
@@ -394,20 +400,30 @@ def metric_curves(
             yref="y domain",
             text=label,
             showarrow=False,
-            yanchor="bottom",
-            font={"size": 10},
+            xanchor="left",
+            yanchor="top",
+            xshift=3,
+            font={"size": font_size - 2, "color": "#555"},
+            bgcolor="rgba(255,255,255,0.8)",
             row=1,
             col=1,
         )
+    for row, name in enumerate(names, start=1):
+        if ranges and name in ranges:
+            fig.update_yaxes(range=list(ranges[name]), autorange=False, row=row, col=1)
     if current_t is not None:
         fig.add_vline(x=float(current_t), row="all", col=1, line={"width": 1.5, "color": "#D55E00"})
     fig.update_xaxes(title_text="t", row=len(names), col=1)
+    fig.update_annotations(selector={"text": names[0]}, font={"size": font_size})
+    for name in names[1:]:
+        fig.update_annotations(selector={"text": name}, font={"size": font_size})
     fig.update_layout(
-        height=row_height * len(names) + 50,
+        height=row_height * len(names) + 60,
         margin={"l": 50, "r": 10, "t": 30, "b": 40},
         hovermode="x",
         showlegend=False,
         uirevision=UIREVISION,
+        font={"size": font_size},
     )
     return fig
 

@@ -14,6 +14,12 @@ URL parameters handled here (all validated by small typed parsers, never eval'd)
     sidebar entirely and draws a compact header: a view for slides or an iframe.
 ``frame=<int>``
     The player's frame when playback last stopped (source-frame index; out of range → clamped).
+    A lesson opens at frame 0 (t = 0) without it.
+``autoplay=true``
+    The player starts playing as soon as the sphere is drawn.
+``view=pole|equator|eigvec`` · ``trails=false``
+    The player's camera preset (default: the 3/4 view; ``eigvec`` = along V's top eigenvector) and
+    its trails switch, as the player last reported them.
 
 Hiding uses CSS on Streamlit's ``st-key-<key>`` classes, so a hidden widget still runs, keeps its
 URL binding and its value: the teacher's link fixes it, the student cannot change it.
@@ -30,7 +36,14 @@ from typing import Any
 HIDE_PARAM = "hide"
 EMBED_PARAM = "embed"
 FRAME_PARAM = "frame"
+AUTOPLAY_PARAM = "autoplay"
+VIEW_PARAM = "view"
+TRAILS_PARAM = "trails"
 MAX_PARAM_CHARS = 2_000
+#: The player's camera presets (URL value → button label); "oblique" is the default (not written).
+VIEWS: dict[str, str] = {"oblique": "3/4", "pole": "pole", "equator": "equator", "eigvec": "along V"}
+#: Older spellings of ``view=`` (the bound widget wrote its labels).
+_VIEW_ALIASES = {"3/4": "oblique", "along v": "eigvec", "along_v": "eigvec"}
 
 #: Sidebar groups (expander keys) and the widgets inside each.
 GROUPS: dict[str, tuple[str, ...]] = {
@@ -50,14 +63,17 @@ HIDE_TARGETS: dict[str, tuple[str, ...]] = {
     "lesson": ("_lesson",),
     "reset": ("_reset",),
     "new_seed": ("_new_seed",),
-    "view": ("view", "_view_again"),
-    "trails": ("trails",),
+    "view": (),
+    "trails": (),
+    "edit": (),
     "export": ("grp_export",),
     "card": ("explorer_card",),
     "copy_link": ("_copy_link_box",),
 }
-#: Names that are drawn by the page rather than hidden with CSS.
-PAGE_PARTS = frozenset({"export", "card", "copy_link"})
+#: Names that are drawn by the page (or the player) rather than hidden with CSS.
+PAGE_PARTS = frozenset({"export", "card", "copy_link", "view", "trails", "edit"})
+#: Hide names the 3D player handles itself (its view buttons, trails switch, edit button).
+PLAYER_PARTS = ("view", "trails", "edit")
 
 
 @dataclass(frozen=True)
@@ -67,10 +83,17 @@ class LessonLink:
     hidden: frozenset[str] = frozenset()
     embed: bool = False
     frame: int | None = None
+    autoplay: bool = False
+    view: str = "oblique"
+    trails: bool = True
     problems: tuple[str, ...] = field(default_factory=tuple)
 
     def hides(self, name: str) -> bool:
         return name in self.hidden
+
+    @property
+    def player_hidden(self) -> tuple[str, ...]:
+        return tuple(p for p in PLAYER_PARTS if p in self.hidden)
 
 
 def _raw(value: Any) -> str:
@@ -118,6 +141,17 @@ def parse_frame(value: Any) -> tuple[int | None, str | None]:
     return int(text), None
 
 
+def parse_view(value: Any) -> tuple[str, str | None]:
+    """A camera preset id of :data:`VIEWS` ("oblique" when absent), or ("oblique", problem)."""
+    text = _raw(value).strip()
+    if not text:
+        return "oblique", None
+    key = _VIEW_ALIASES.get(text.lower(), text.lower())
+    if key in VIEWS:
+        return key, None
+    return "oblique", f"{VIEW_PARAM}={text[:20]} (use {' | '.join(VIEWS)})"
+
+
 def parse_link(params: Mapping[str, Any], *, embedded: bool | None = None) -> LessonLink:
     """Parse the lesson-link parameters of ``params`` (``st.query_params`` or a dict)."""
     hidden, problems = parse_hide(params.get(HIDE_PARAM))
@@ -129,7 +163,23 @@ def parse_link(params: Mapping[str, Any], *, embedded: bool | None = None) -> Le
     frame, problem = parse_frame(params.get(FRAME_PARAM))
     if problem:
         problems.append(problem)
-    return LessonLink(hidden, embed, frame, tuple(problems))
+    flags = {}
+    for name in (AUTOPLAY_PARAM, TRAILS_PARAM):
+        flags[name] = parse_bool(params.get(name)) if name in params else None
+        if name in params and flags[name] is None:
+            problems.append(f"{name}={_raw(params.get(name))[:20]} (use true or false)")
+    view, problem = parse_view(params.get(VIEW_PARAM))
+    if problem:
+        problems.append(problem)
+    return LessonLink(
+        hidden,
+        embed,
+        frame,
+        autoplay=bool(flags[AUTOPLAY_PARAM]),
+        view=view,
+        trails=flags[TRAILS_PARAM] is not False,
+        problems=tuple(problems),
+    )
 
 
 def hide_css(hidden: Iterable[str]) -> str:

@@ -18,6 +18,7 @@ import functools
 import logging
 import math
 import os
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,6 +57,8 @@ DEFAULT_CACHE_MB = 128.0
 CACHE_MB_ENV = "ADX_CACHE_MB"
 
 METRIC_NAMES = ("diameter (rad)", "min cosine", "clusters", "energy E_β / max")
+#: Fixed y ranges of the bounded curves (an axis that means the same in every lesson).
+METRIC_RANGES = {"diameter (rad)": (0.0, 3.3), "min cosine": (-1.05, 1.05), "energy E_β / max": (0.0, 1.05)}
 
 
 @dataclass(frozen=True)
@@ -104,8 +107,16 @@ def _chunks(k: int, n: int, budget: float = 8e6) -> list[slice]:
     return [slice(i, min(k, i + step)) for i in range(0, k, step)]
 
 
-def metric_series(xs: np.ndarray, beta: float, labels: np.ndarray) -> dict[str, np.ndarray]:
-    """The four curves over time, computed in memory-bounded chunks of frames."""
+def metric_series(
+    xs: np.ndarray, beta: float, labels: np.ndarray, ellipsoid: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
+    """The four curves over time, computed in memory-bounded chunks of frames.
+
+    The energy is normalised by its largest possible value on the surface, so it lies in (0, 1]
+    and reaches 1 at consensus: mean_ij e^{β(⟨x_i, x_j⟩ − 1)} on the unit sphere; on the
+    ellipsoid {xᵀPx = 1} the energy of its gradient flow, mean_ij e^{β(⟨x_i, P x_j⟩ − 1)}
+    (⟨x_i, P x_j⟩ ≤ 1 there by Cauchy–Schwarz in the P inner product).
+    """
     k, n, _ = xs.shape
     diam = np.empty(k)
     mcos = np.empty(k)
@@ -114,7 +125,11 @@ def metric_series(xs: np.ndarray, beta: float, labels: np.ndarray) -> dict[str, 
         part = xs[sl].astype(np.float64, copy=False)
         diam[sl] = M.diameter(part)
         mcos[sl] = M.min_cosine(part)
-        energy[sl] = M.interaction_energy(part, beta, normalized=True)
+        if ellipsoid is None:
+            energy[sl] = M.interaction_energy(part, beta, normalized=True)
+        else:  # log E = logsumexp(β⟨x_i, P x_j⟩) − log 2; its maximum is n² e^β / 2
+            log_e = M.log_gradient_energy(part, ellipsoid, beta)
+            energy[sl] = np.exp(log_e + np.log(2.0) - beta - 2 * np.log(n))
     count = labels.max(axis=1).astype(np.int64) + 1
     return dict(zip(METRIC_NAMES, (diam, mcos, count, energy), strict=True))
 
@@ -239,7 +254,8 @@ def build_display(scenario: Scenario, limits: Limits = APP_LIMITS) -> Display:
         notes.append(f"The state became non-finite; showing t ≤ {t[-1]:.3g}.")
     k, n, d = xs.shape
     labels_all = frame_clusters(xs, CLUSTER_EPS).astype(np.int16)
-    series = metric_series(xs, scenario.beta, labels_all)
+    P = scenario.ellipsoid_matrix()
+    series = metric_series(xs, scenario.beta, labels_all, P)
     final_clusters = int(labels_all[-1].max()) + 1
     if res.status == FAILED:
         verdict, kind, ct = f"The run failed: {res.message}", "failed", None
@@ -259,7 +275,6 @@ def build_display(scenario: Scenario, limits: Limits = APP_LIMITS) -> Display:
             f"d = {d}: the 3D view is the projection on the 3 principal directions of the trajectory "
             f"({explained:.0%} of ‖x‖²); tokens lie inside the ball, not on the sphere."
         )
-    P = scenario.ellipsoid_matrix()
     ellipsoid = P if (P is not None and d <= 3) else None
     top, top_note = _top_eigvec(scenario, basis)
 
@@ -323,7 +338,13 @@ def cache_budget() -> dict[str, int]:
 
 
 def _cached(scenario_json: str) -> Display:
-    return build_display(Scenario.from_json(scenario_json))
+    from ui import budget
+
+    scenario = Scenario.from_json(scenario_json)
+    t0 = time.perf_counter()
+    display = build_display(scenario)
+    budget.record(scenario, time.perf_counter() - t0)  # calibrates the next estimates
+    return display
 
 
 @functools.cache
@@ -430,7 +451,12 @@ def _skeleton_curves(names: tuple[str, ...], integer: tuple[bool, ...], events: 
     placeholder = {n: np.zeros(2, np.int64 if i else np.float64) for n, i in zip(names, integer, strict=True)}
     events_at = [(0.5, label) for label in events]
     fig = metric_curves(
-        np.zeros(2), placeholder, current_t=0.25, events=events_at, row_height=CURVES_ROW_HEIGHT
+        np.zeros(2),
+        placeholder,
+        current_t=0.25,
+        events=events_at,
+        row_height=CURVES_ROW_HEIGHT,
+        ranges={name: METRIC_RANGES[name] for name in names if name in METRIC_RANGES},
     )
     return pio.to_json(fig.to_dict(), validate=False)
 
@@ -462,7 +488,7 @@ def _curves_spec(key: str, _display: Display) -> dict[str, Any]:
 
 
 #: Row height of the explorer's curves (px).
-CURVES_ROW_HEIGHT = 92
+CURVES_ROW_HEIGHT = 84
 
 
 def curves_figure(display: Display, t_now: float) -> Any:

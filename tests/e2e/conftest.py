@@ -519,6 +519,35 @@ def app_page(page: Page, streamlit_server: AppServer, browser_log: BrowserLog) -
     return StreamlitPage(page, streamlit_server.base_url, browser_log, streamlit_server)
 
 
+@pytest.fixture
+def app_page_at(browser: Browser, streamlit_server: AppServer, browser_log: BrowserLog) -> Iterator[Any]:
+    """Factory ``app_page_at(width, height)`` → a StreamlitPage in a fresh context with that
+    viewport (a projector's 1280×720, a laptop's 1440×900); contexts close after the test."""
+    contexts: list[Any] = []
+
+    def make(width: int, height: int) -> StreamlitPage:
+        context = browser.new_context(
+            viewport={"width": width, "height": height}, base_url=streamlit_server.base_url
+        )
+        context.set_default_timeout(DEFAULT_TIMEOUT_MS)
+        context.add_init_script(_RUN_COUNTER_JS)
+        contexts.append(context)
+        page = context.new_page()
+        page.on(
+            "console",
+            lambda msg: browser_log.console_errors.append(msg.text) if msg.type == "error" else None,
+        )
+        page.on("pageerror", lambda exc: browser_log.page_errors.append(str(exc)))
+        return StreamlitPage(page, streamlit_server.base_url, browser_log, streamlit_server)
+
+    try:
+        yield make
+    finally:
+        for context in contexts:
+            with contextlib.suppress(Exception):
+                context.close()
+
+
 # --- a fresh machine: the app with an empty Hugging Face cache ----------------------------------
 
 
