@@ -23,14 +23,16 @@ In the style of ``diffrax.diffeqsolve`` / ``scipy.integrate.solve_ivp``::
   (the run stops where it crosses from > 0 to ≤ 0; e.g. ``distance − tol``) and is located by
   root finding on the dense output; a plain callable ``(t, y) -> bool`` is checked at saved
   times (fixed steps) or accepted steps (adaptive).
-* ``progress(fraction)``: called with plain floats in (0, 1], strictly increasing; returning False
-  cancels. ``max_evaluations``: the work budget of an adaptive run (fixed runs are counted in
-  advance by :mod:`dynamics.limits`).
+* ``progress(fraction)``: called with plain floats in (0, 1], strictly increasing (fixed steps:
+  at every saved frame; adaptive: at every percent of the span and at least every REPORT_SECONDS
+  of wall time); returning False cancels. ``max_evaluations``: the work budget of an adaptive run
+  (fixed runs are counted in advance by :mod:`dynamics.limits`).
 """
 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
@@ -97,6 +99,9 @@ MESSAGES: dict[Status, str] = {
 #: An adaptive step keeps its local error within atol + rtol·|y| (RMS over the components); a drift
 #: off the invariant set larger than this many times that, per accepted step, was not controlled.
 DEVIATION_SAFETY = 100.0
+#: An adaptive run reports progress at every percent of its span and at least this often (wall
+#: seconds), so a caller can stop a run whose steps are tiny compared with its span.
+REPORT_SECONDS = 0.1
 
 
 def steps_per_interval(span: float, dt: float) -> int:
@@ -350,6 +355,7 @@ class _AdaptiveRun:
         self.steps = 0
         self.evaluations = 0
         self.last_report = self.t0
+        self.last_report_wall = time.perf_counter()
         self.deviation = 0.0 if manifold is None else manifold.deviation(np.asarray(y0))
 
     def rhs(self, t: float, y: np.ndarray) -> np.ndarray:
@@ -447,10 +453,15 @@ class _AdaptiveRun:
                 return self.result(Status.STOPPED, self.ev.describe(stop_at), stop_at)
             if ode.status == "finished":
                 return self.finished()
-            if self.progress is not None and ode.t - self.last_report >= span / 100:
-                self.last_report = ode.t
+            if self.progress is not None and self.report_due(ode.t, span):
+                self.last_report, self.last_report_wall = ode.t, time.perf_counter()
                 if not report(self.progress, (ode.t - self.t0) / span):
                     return self.result(Status.CANCELLED, "cancelled")
+
+    def report_due(self, t: float, span: float) -> bool:
+        """A percent of the span since the last report, or REPORT_SECONDS of wall time."""
+        waited = time.perf_counter() - self.last_report_wall
+        return t - self.last_report >= span / 100 or waited >= REPORT_SECONDS
 
     def finished(self) -> Solution:
         """Reached T: SUCCESS, or INACCURATE when the drift exceeds what the tolerances promise."""

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from typing import Any
 
 import numpy as np
 import streamlit as st
 
-from dynamics import FAILED, STOPPED, ScenarioError
+from dynamics import CANCELLED, FAILED, STOPPED, ScenarioError
+from dynamics.errors import BudgetError
 from dynamics.gaussian import (
     PRESETS,
     VARIANTS,
@@ -32,8 +34,9 @@ from dynamics.gaussian import (
     sigma0_family,
     solve_gaussian,
 )
+from dynamics.limits import GaussianLimits
+from ui import finished, session
 from ui import meanfield_figures as mf
-from ui import session
 from ui.text import escaped
 
 log = logging.getLogger("adx.mean_field")
@@ -52,6 +55,11 @@ GAP_SEEDS = (0, 1, 2)
 GAP_TIME = 1.0
 MAX_POINTS = 600
 CACHE = {"max_entries": 32, "show_spinner": False}
+#: This page's share of the engine's budget: about 3 s of moment-ODE evaluations here (the presets
+#: need < 1 % of it). A pasted scenario that needs more stops with a message, and the page keeps
+#: showing the preset; the particle runs and the n-sweep are priced in advance against it.
+PAGE_LIMITS = GaussianLimits(max_work=2e10)
+ODE_KIND = "mean-field ODE"
 VARIANT_LABELS = {
     "softmax": "softmax",
     "multihead": "multi-head",
@@ -61,9 +69,8 @@ VARIANT_LABELS = {
 
 
 # ------------------------------------------------------------------------------- cached compute
-@st.cache_data(**CACHE)
-def cached_ode(js: str) -> dict[str, Any]:
-    r = solve_gaussian(GaussianScenario.from_json(js))
+def ode_record(r: Any) -> dict[str, Any]:
+    """What the page keeps of a ``GaussianResult``."""
     return {
         "t": np.array(r.t),
         "m": np.array(r.m),
@@ -80,7 +87,7 @@ def cached_particles(js: str, n: int, seed: int, t_end: float) -> dict[str, Any]
     gs = GaussianScenario.from_json(js)
     times = np.linspace(0.0, t_end, PARTICLE_FRAMES)
     gs = gs.replace(dt=max(gs.dt, t_end / MAX_PARTICLE_STEPS))
-    pm = particle_moments(gs, n, seed, times, keep=MAX_POINTS)
+    pm = particle_moments(gs, n, seed, times, keep=MAX_POINTS, limits=PAGE_LIMITS)
     return {
         "t": pm.t,
         "m": pm.m,
@@ -95,7 +102,7 @@ def cached_particles(js: str, n: int, seed: int, t_end: float) -> dict[str, Any]
 
 @st.cache_data(**CACHE)
 def cached_gap(js: str, ns: tuple[int, ...], t: float) -> dict[str, Any]:
-    g = moment_gap(GaussianScenario.from_json(js), ns=ns, seeds=GAP_SEEDS, time_=t)
+    g = moment_gap(GaussianScenario.from_json(js), ns=ns, seeds=GAP_SEEDS, time_=t, limits=PAGE_LIMITS)
     return {
         "ns": g.ns,
         "gap": g.gap,
@@ -113,7 +120,7 @@ def cached_family(js: str) -> list[np.ndarray]:
     gs = GaussianScenario.from_json(js)
     out = []
     for S in sigma0_family(gs.sigma0()):
-        r = solve_gaussian(gs.replace(Sigma0=S, frames=81))
+        r = solve_gaussian(gs.replace(Sigma0=S, frames=81), limits=PAGE_LIMITS)
         out.append(disk_coords(np.array(r.Sigma)))
     return out
 
@@ -132,7 +139,8 @@ def with_variant(gs: GaussianScenario, variant: str) -> GaussianScenario:
 def build_scenario(
     preset_key: str, variant: str, T: float, seed: int, text: str
 ) -> tuple[GaussianScenario, str | None]:
-    """(scenario, error): the JSON text if given and valid, else the preset with the controls."""
+    """(scenario, error): the JSON text if given and valid, else the preset with the controls
+    (:func:`controls_scenario`)."""
     base = PRESETS[preset_key].scenario
     gs = base
     error = None
@@ -283,6 +291,68 @@ def ellipse_panel(
     st.caption(note)
 
 
+# ------------------------------------------------------------------------------- the ODE run
+CANCELLED_KEY, CANCEL_BUTTON = "_mf_cancelled", "mf_cancel"
+PROGRESS_AFTER_S = 0.4  # runs shorter than this show no progress bar (the presets: ≈ 0.02 s)
+
+
+def run_ode(gs: GaussianScenario) -> dict[str, Any] | None:
+    """The moment ODE of ``gs`` from the finished runs, or integrated now under PAGE_LIMITS.
+
+    A run that lasts longer than PROGRESS_AFTER_S shows a progress bar and a Cancel button. A click
+    on Cancel reruns the page, and so does the session ending: Streamlit then stops this script at
+    its next call — the progress callback — so the integration ends with it. Returns None when
+    this scenario's run was cancelled (it does not start again by itself)."""
+    js = gs.to_json()
+    ode = finished.lookup(ODE_KIND, js)
+    if ode is not None:
+        return ode
+    if st.session_state.get(CANCELLED_KEY) == js:
+        return None
+    slot = st.empty()
+    started = time.perf_counter()
+    bar: list[Any] = []
+
+    def progress(fraction: float) -> None:
+        if not bar and time.perf_counter() - started > PROGRESS_AFTER_S:
+            with slot.container():
+                bar.append(st.progress(0.0, text="Integrating the moment ODE…"))
+                st.button("Cancel", key=CANCEL_BUTTON, icon=":material/stop_circle:")
+        if bar:
+            bar[0].progress(min(1.0, max(0.0, fraction)), text=f"Integrating the moment ODE… {fraction:.0%}")
+
+    result = solve_gaussian(gs, progress, limits=PAGE_LIMITS)
+    slot.empty()
+    ode = ode_record(result)
+    if result.status != CANCELLED:
+        finished.store(ODE_KIND, js, ode)
+    return ode
+
+
+def ode_or_fallback(
+    gs: GaussianScenario, fallback: GaussianScenario
+) -> tuple[GaussianScenario, dict[str, Any], str | None]:
+    """(scenario shown, its ODE, problem): a pasted scenario whose run was cancelled or needs more
+    than this page's budget is reported, and the controls' scenario is shown instead."""
+    ss = st.session_state
+    if ss.get(CANCEL_BUTTON):  # this rerun comes from the Cancel button: the run was stopped
+        ss[CANCELLED_KEY] = gs.to_json()
+    ode = run_ode(gs)
+    problem = None
+    if ode is None:
+        problem = (
+            "The run of the pasted scenario was cancelled; showing the preset. Edit the JSON to run it again."
+        )
+    elif ode["status"] == FAILED and "budget" in ode["message"]:
+        problem = (
+            f"The pasted scenario needs more work than this page allows ({escaped(ode['message'])}); "
+            "showing the preset. Shorten T, loosen rtol/atol or lower d."
+        )
+    if problem is None or gs == fallback:
+        return gs, ode if ode is not None else {}, problem
+    return fallback, run_ode(fallback) or {}, problem
+
+
 # ------------------------------------------------------------------------------- page
 def header(gs: GaussianScenario, preset_key: str, ode: dict[str, Any]) -> None:
     p = PRESETS[preset_key]
@@ -306,10 +376,14 @@ def main() -> None:
     session.leave_legacy_pages_mode()
     v = sidebar()
     gs, error = build_scenario(v["preset"], v["variant"], v["T"], v["seed"], v["text"])
-    if error:
-        st.error(error, icon=":material/error:")
+    controls_gs, _ = build_scenario(v["preset"], v["variant"], v["T"], v["seed"], "")
+    gs, ode, problem = ode_or_fallback(gs, controls_gs)
+    if error or problem:
+        st.error(error or problem, icon=":material/error:")
+    if not ode:
+        st.info("Nothing to show: the run was cancelled.", icon=":material/stop_circle:")
+        return
     js = gs.to_json()
-    ode = cached_ode(js)
     header(gs, v["preset"], ode)
     t, m, Sigma = ode["t"], ode["m"], ode["Sigma"]
     t_end = float(t[-1])
@@ -317,7 +391,12 @@ def main() -> None:
     note = ""
     if gs.variant == "sinkhorn" and n > SINKHORN_MAX_N:
         n, note = SINKHORN_MAX_N, f"Sinkhorn keeps the full n×n plan: n capped at {SINKHORN_MAX_N}. "
-    part = cached_particles(js, n, 0, t_end) if t_end > 0 else None
+    part = None
+    if t_end > 0:
+        try:
+            part = cached_particles(js, n, 0, t_end)
+        except BudgetError as exc:
+            st.caption(f"Particles not run: {escaped(exc)} (this page's budget).")
     tp = mp = Sp = None
     if part is not None:
         tp, mp, Sp = part["t"], part["m"], part["Sigma"]
@@ -381,9 +460,14 @@ def main() -> None:
                 f"{eig[k, 0] / tr[k]:.3f}; 1 = rank one)"
             )
             st.dataframe(np.round(Sigma[k] / tr[k], 4))
+    g = None
     if v["gap"] and t_end > 0:
         ns = GAP_NS_SINKHORN if gs.variant == "sinkhorn" else GAP_NS
-        g = cached_gap(js, ns, min(GAP_TIME, gs.T))
+        try:
+            g = cached_gap(js, ns, min(GAP_TIME, gs.T))
+        except BudgetError as exc:
+            st.caption(f"The particle-number sweep was not run: {escaped(exc)} (this page's budget).")
+    if g is not None:
         st.plotly_chart(
             mf.gap_figure(g["ns"], g["gap"], g["mean_err"], g["cov_err"], g["slope"], g["time"]),
             key="mf_gap_fig",

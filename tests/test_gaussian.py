@@ -258,6 +258,25 @@ def test_progress_and_cancel() -> None:
     assert r.status == CANCELLED and r.t[-1] < r.scenario.T
 
 
+def test_a_run_with_tiny_steps_still_reports_and_can_be_cancelled() -> None:
+    """T = 10⁴ with tolerances that keep the steps near 10⁻³: no percent of the span is ever
+    reached, yet progress is reported (every REPORT_SECONDS of wall time), so a caller can stop it
+    (issue 13 §2: this scenario once held a core for 11 minutes with no way to stop it)."""
+    gs = GaussianScenario.from_json(
+        '{"d": 16, "variant": "sinkhorn", "T": 10000, "frames": 201, "rtol": 1e-13, "atol": 1e-15, '
+        '"sinkhorn_max_iter": 100000, "sinkhorn_tol": 1e-14, "blowup": 1e12}'
+    )
+    seen: list[float] = []
+
+    def stop_at_third_report(fraction: float) -> bool:
+        seen.append(fraction)
+        return len(seen) < 3
+
+    r = solve_gaussian(gs, progress=stop_at_third_report)
+    assert r.status == CANCELLED and len(seen) == 3
+    assert seen == sorted(seen) and seen[-1] < 0.01  # reported before a percent of T was reached
+
+
 @pytest.mark.parametrize("n", [5, 200])
 def test_sinkhorn_doubly_stochastic(n: int) -> None:
     rng = np.random.default_rng(n)

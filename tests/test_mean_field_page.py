@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from rendered import as_read  # tests/rendered.py
 from streamlit.testing.v1 import AppTest
 
 from dynamics.gaussian import PRESETS
@@ -112,3 +113,38 @@ def test_a_blow_up_is_said_next_to_the_ellipse() -> None:
     _run(at)
     assert any("Covariance ellipse" in c["layout"]["title"]["text"] for c in _charts(at))
     assert any("Σ blows up at t*" in c.value for c in at.caption)
+
+
+HOSTILE = (
+    '{"d": 16, "variant": "sinkhorn", "T": 10000, "frames": 20001, "rtol": 1e-13, "atol": 1e-15, '
+    '"sinkhorn_max_iter": 100000, "sinkhorn_tol": 1e-14, "dt": 0.001, "blowup": 1e12}'
+)
+
+
+def test_a_scenario_beyond_the_page_budget_stops_and_keeps_the_preset(monkeypatch) -> None:
+    """Issue 13 §2: the JSON that once held a core for 11 minutes stops at this page's budget
+    (about 3 s of evaluations), says so, and the preset's view stays drawn; the refused run is
+    remembered, so a rerun does not integrate it again."""
+    import dynamics.gaussian as G
+
+    calls: list[int] = []
+    real = G.solve_gaussian
+
+    def counting(gs, *args, **kwargs):
+        calls.append(gs.d)
+        return real(gs, *args, **kwargs)
+
+    monkeypatch.setattr(G, "solve_gaussian", counting)
+    at = _run(AppTest.from_file(PAGE, default_timeout=TIMEOUT))
+    before = len(_charts(at))
+    at.text_area(key="mf_json").set_value(HOSTILE)
+    _run(at)
+    errors = [as_read(e.value) for e in at.error]
+    assert len(errors) == 1 and "needs more work than this page allows" in errors[0], errors
+    assert "work budget exhausted" in errors[0]
+    assert any(PRESETS["collapse"].title in m.value for m in at.markdown)  # the preset is shown
+    assert len(_charts(at)) == before
+    assert calls.count(16) == 1
+    at.select_slider(key="mf_n").set_value(250)
+    _run(at)
+    assert calls.count(16) == 1 and len(at.error) == 1
