@@ -1,4 +1,5 @@
-"""Gaussian mean field (Castin–Ablin–Carrillo–Peyré, arXiv 2501.18322; math notes §C.3–C.4, §E.3).
+"""Gaussian mean field (Castin–Ablin–Carrillo–Peyré, arXiv 2501.18322; docs/theory.md, the Gaussian
+closure and experiments P3-1 … P3-7).
 
 A Gaussian cloud of tokens ``N(m, Σ)`` in R^d (no normalisation) stays Gaussian under softmax,
 multi-head, L² and Sinkhorn attention, because each of these fields is *affine* on a Gaussian:
@@ -660,7 +661,7 @@ def blowup_time_identity_V(A: np.ndarray, Sigma0: np.ndarray) -> float:
 
 def cone_coords(Sigma: np.ndarray) -> np.ndarray:
     """2×2 covariance(s) [[a, c], [c, b]] → (a − b, 2c, a + b): PSD cone z ≥ √(x²+y²), rank one on its
-    boundary (§C.4). Shape (..., 2, 2) → (..., 3)."""
+    boundary (the authors' disk picture of Σ/tr Σ). Shape (..., 2, 2) → (..., 3)."""
     S = np.asarray(Sigma, float)
     a, b, c = S[..., 0, 0], S[..., 1, 1], (S[..., 0, 1] + S[..., 1, 0]) / 2
     return np.stack([a - b, 2 * c, a + b], axis=-1)
@@ -1024,8 +1025,8 @@ class GaussianPreset:
     scenario: GaussianScenario
 
 
-def _c4(name: str) -> str:
-    return f"§C.4 ({name}); arXiv 2501.18322, code vcastin/2025-transformers-PDEs — our own random draws"
+def _paper_experiment(name: str) -> str:
+    return f"arXiv 2501.18322, experiment “{name}” (code vcastin/2025-transformers-PDEs); our own draws"
 
 
 PRESETS: dict[str, GaussianPreset] = {
@@ -1034,8 +1035,9 @@ PRESETS: dict[str, GaussianPreset] = {
         GaussianPreset(
             "collapse",
             "Collapse to a point",
-            "Q ~ U[0,1)^{2×2}, K = −Q (𝖠 = −QᵀQ/√2 ⪯ 0), V = BBᵀ: Σ → 0, the cloud clusters at a point.",
-            _c4("trad_neg_def_V"),
+            "Q a 2×2 matrix with entries uniform in [0, 1), K = −Q (𝖠 = −QᵀQ/√2 ⪯ 0), V = BBᵀ: Σ → 0, "
+            "the cloud clusters at a point.",
+            _paper_experiment("trad_neg_def_V"),
             GaussianScenario(
                 d=2,
                 qk="uniform_neg",
@@ -1051,7 +1053,7 @@ PRESETS: dict[str, GaussianPreset] = {
             "Convergence to a line",
             "Q = q (one row), K = −q, V = I, m₀ = 0 (with V = I the mean grows like e^t): Σ converges to "
             "rank one along q^⊥ (P3-7).",
-            _c4("trad_rank_1"),
+            _paper_experiment("trad_rank_1"),
             GaussianScenario(
                 d=2,
                 Q=((0.6, 0.8),),
@@ -1066,7 +1068,7 @@ PRESETS: dict[str, GaussianPreset] = {
             "Low-rank limit in 3D",
             "d = 3, Q ∈ R^{1×3} Gaussian, K = −Q, V = I: the limit has rank ⌈d/2⌉ = 2 — a flat ellipse "
             "(P3-6).",
-            _c4("histograms_trad"),
+            _paper_experiment("histograms_trad"),
             GaussianScenario(
                 d=3,
                 qk="gaussian_neg",
@@ -1081,7 +1083,7 @@ PRESETS: dict[str, GaussianPreset] = {
             "blowup",
             "Finite-time blow-up",
             "V = I, 𝖠 = ½I (Q = I, K = I/√2 in d = 2), Σ₀ = I: tr Σ = 2/(1 − t), blow-up at t* = 1 (P3-2).",
-            "§C.3 closed form; §E.3 P3-2",
+            "closed form of Σ(t) for V = I; experiment P3-2 (About page, Experiments)",
             GaussianScenario(
                 d=2,
                 Q=((1.0, 0.0), (0.0, 1.0)),
@@ -1096,7 +1098,7 @@ PRESETS: dict[str, GaussianPreset] = {
             "Blow-up along a line",
             "𝖠+𝖠ᵀ ≻ 0 with a rotation part, V = I, anisotropic Σ₀: tr Σ → ∞ in finite time and Σ/tr Σ "
             "tends to a rank-one projector (the boundary of the disk).",
-            _c4("trad_explosion"),
+            _paper_experiment("trad_explosion"),
             GaussianScenario(
                 d=2,
                 Q=((1.0, 0.0), (0.0, 1.0)),
@@ -1112,7 +1114,7 @@ PRESETS: dict[str, GaussianPreset] = {
             "Converge or blow up",
             "𝖠+𝖠ᵀ indefinite, V random: depending on Σ₀ the covariance collapses or blows up (see the "
             "family of initial covariances in the disk).",
-            _c4("trad_both_V"),
+            _paper_experiment("trad_both_V"),
             GaussianScenario(
                 d=2,
                 Q=((1.0, 0.0), (0.0, 1.0)),
@@ -1128,7 +1130,7 @@ PRESETS: dict[str, GaussianPreset] = {
             "Particles vs ODE",
             "V = BBᵀ/2, 𝖠 = −I + 0.3G (d = 3), m₀ ≠ 0: sample moments of the particle system follow the "
             "ODE up to O(n^{-1/2}) (P3-3).",
-            "§E.3 P3-3",
+            "experiment P3-3 (About page, Experiments)",
             GaussianScenario(
                 d=3,
                 Q=tuple(tuple(math.sqrt(3) * float(i == j) for j in range(3)) for i in range(3)),
@@ -1143,7 +1145,7 @@ PRESETS: dict[str, GaussianPreset] = {
             "multihead",
             "Multi-head collapse",
             "The collapse setting with H = 2 heads (k = 1): C_h = W_hV_h, W = I, heads = row blocks.",
-            _c4("MH_neg_def_V"),
+            _paper_experiment("MH_neg_def_V"),
             GaussianScenario(
                 d=2,
                 variant="multihead",
@@ -1160,7 +1162,7 @@ PRESETS: dict[str, GaussianPreset] = {
             "l2_collapse",
             "L² attention",
             "The collapse setting with the L² kernel exp(−‖Qx/√d − Ky‖²).",
-            _c4("L2_neg_def_V"),
+            _paper_experiment("L2_neg_def_V"),
             GaussianScenario(
                 d=2,
                 variant="l2",
@@ -1177,7 +1179,7 @@ PRESETS: dict[str, GaussianPreset] = {
             "Sinkhorn attention",
             "The collapse setting with doubly stochastic (Sinkhorn, ε = 1) attention: the mean moves by "
             "ṁ = V m exactly.",
-            _c4("sink_convergence"),
+            _paper_experiment("sink_convergence"),
             GaussianScenario(
                 d=2,
                 variant="sinkhorn",

@@ -406,9 +406,10 @@ def _describe(s: Scenario, options: tuple[dict[str, float], ...]) -> str:
     return ", or ".join(words)
 
 
-def _largest(lo: int, hi: int, ok: Callable[[int], bool]) -> int | None:
-    """The largest k in [lo, hi] with ok(k) (ok monotone: true up to some k), or None."""
-    if not ok(lo):
+def largest_where(lo: int, hi: int, ok: Callable[[int], bool]) -> int | None:
+    """The largest k in [lo, hi] with ok(k) (ok monotone: true up to some k), or None; a
+    bisection, ⌈log₂(hi − lo)⌉ + 1 calls of ok."""
+    if hi < lo or not ok(lo):
         return None
     while lo < hi:
         mid = (lo + hi + 1) // 2
@@ -446,7 +447,7 @@ def _suggest(
 
     options: list[dict[str, float]] = []
     if s.x0 is None:
-        n_max = _largest(1, s.n, lambda n: ok(n=n))
+        n_max = largest_where(1, s.n, lambda n: ok(n=n))
         if n_max is not None and n_max < s.n:
             options.append({"n": n_max})
     if run and key in ("work", "dt"):
@@ -457,11 +458,11 @@ def _suggest(
         if T_max is not None and 0 < T_max < s.T:
             options.append({"T": float(f"{T_max:.3g}") if ok(T=float(f"{T_max:.3g}")) else T_max})
     if key == "memory" and s.heads is None and s.n_heads > 1:
-        h_max = _largest(1, s.n_heads, lambda h: ok(n_heads=h))
+        h_max = largest_where(1, s.n_heads, lambda h: ok(n_heads=h))
         if h_max is not None and h_max < s.n_heads:
             options.append({"n_heads": h_max})
     if run and key in ("memory", "frames"):
-        f_max = _largest(2, s.frames, lambda f: ok(frames=f))
+        f_max = largest_where(2, s.frames, lambda f: ok(frames=f))
         if f_max is not None and f_max < s.frames:
             options.append({"frames": f_max})
     return tuple(options[:3])

@@ -1,6 +1,7 @@
-"""Gaussian mean field: the closed ODEs for mean and covariance next to a particle system (§C.3–C.4).
+"""Gaussian mean field: the closed ODEs for mean and covariance next to a particle system
+(arXiv 2501.18322; docs/theory.md).
 
-Pick a preset (the settings of arXiv 2501.18322's experiments, §C.4), an attention variant and a
+Pick a preset (the settings of arXiv 2501.18322's experiments), an attention variant and a
 few parameters; the page integrates the moment ODEs (``dynamics.gaussian.solve_gaussian``), moves n
 samples of the same Gaussian by the particle system and draws: the mean, the eigenvalues of Σ over
 time, the covariance as an ellipse (d = 2) or ellipsoid (d = 3, the page's only WebGL figure), the
@@ -167,7 +168,8 @@ def sidebar() -> dict[str, Any]:
             keys,
             format_func=lambda k: PRESETS[k].title,
             key=PRESET_KEY,
-            help="Settings of the paper's experiments (§C.4) and of the §E.3 checks.",
+            help="Settings of the experiments of arXiv 2501.18322 and of this project's checks "
+            "P3-1 … P3-7 (About page, Experiments).",
         )
         base = PRESETS[preset].scenario
         variant = st.selectbox(

@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from dynamics import Limits, Scenario, ScenarioError
-from dynamics.limits import check, estimated_evaluations, work_per_evaluation
+from dynamics.limits import check, estimated_evaluations, largest_where, work_per_evaluation
 
 log = logging.getLogger(__name__)
 
@@ -185,19 +185,6 @@ class Assessment:
     suggestions: tuple[str, ...] = ()
 
 
-def _largest(lo: int, hi: int, fits: Callable[[int], bool]) -> int | None:
-    """The largest integer v in [lo, hi] with fits(v) (fits is monotone: true, then false)."""
-    if hi < lo or not fits(lo):
-        return None
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if fits(mid):
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
-
-
 def _fits(scenario: Scenario, predict: Callable[[Scenario], float], budget: float, **change: object) -> bool:
     try:
         return predict(scenario.replace(**change)) <= budget
@@ -214,7 +201,7 @@ def _single_changes(s: Scenario, fits: Callable[..., bool]) -> list[str]:
     heads, a shorter horizon, a smaller dimension — each at its nearest value that runs."""
     out: list[str] = []
     if s.x0 is None and s.n > 2:
-        n_max = _largest(2, s.n - 1, lambda v: fits(n=v))
+        n_max = largest_where(2, s.n - 1, lambda v: fits(n=v))
         if n_max is not None:
             out.append(f"n ≤ {n_max} at {_heads(s.n_heads)} and T = {s.T:g}")
     if s.integrator != "adaptive":
@@ -222,14 +209,14 @@ def _single_changes(s: Scenario, fits: Callable[..., bool]) -> list[str]:
         if dt is not None:
             out.append(f"raise dt to {dt:g}")
     if s.heads is None and s.n_heads > 1:
-        h_max = _largest(1, s.n_heads - 1, lambda v: fits(n_heads=v))
+        h_max = largest_where(1, s.n_heads - 1, lambda v: fits(n_heads=v))
         if h_max is not None:
             out.append(f"{_heads(h_max)} at n = {s.n}")
-    t_max = _largest(1, int(s.T) - 1, lambda v: fits(T=float(v))) if s.T > 1 else None
+    t_max = largest_where(1, int(s.T) - 1, lambda v: fits(T=float(v))) if s.T > 1 else None
     if t_max is not None:
         out.append(f"T ≤ {t_max}")
     plain = s.x0 is None and s.heads is None and s.P is None and s.v_eigs is None and s.qk_eigs is None
-    d_max = _largest(3, s.d - 1, lambda v: fits(d=v)) if plain and s.pole is None and s.d > 3 else None
+    d_max = largest_where(3, s.d - 1, lambda v: fits(d=v)) if plain and s.pole is None and s.d > 3 else None
     if d_max is not None:
         out.append(f"d ≤ {d_max}")
     return out
@@ -240,7 +227,7 @@ def _tokens_and_step(s: Scenario, fits: Callable[..., bool]) -> list[str]:
     if s.x0 is not None or s.n <= 2 or s.integrator == "adaptive":
         return []
     for dt in (dt for dt in DT_CHOICES if dt > s.dt):
-        n_max = _largest(2, s.n - 1, lambda v, dt=dt: fits(n=v, dt=dt))
+        n_max = largest_where(2, s.n - 1, lambda v, dt=dt: fits(n=v, dt=dt))
         if n_max is not None and n_max >= min(8, s.n - 1):
             return [f"n ≤ {n_max} with dt = {dt:g}"]
     return []
