@@ -6,11 +6,12 @@ T, dt, statistic, attention, random QᵀK / V families and their redraw period. 
 headline sweep of the paper (2048 systems per β, 90 β, n = 32, d = 2, T = 30) has its own button
 with its time estimate. While a sweep runs the page shows a progress bar and a Cancel button
 (a click reruns the script, which cancels the remaining Dask chunks). Finished sweeps are kept in
-``st.cache_data`` keyed on the sweep's JSON and can be downloaded (NPZ with the JSON embedded,
-or the JSON alone). The heatmap has a fixed colour range; the dashed line is the equiangular
-curve of §D.4 (SA, ρ₀ = 0, ε = 10⁻³, the sweep's n). Sweeps of one chunk (the default one) run in
-the script's thread; bigger ones go through Dask (``$ADX_DASK_SCHEDULER``, else an in-process
-cluster started on demand and closed after a minute without work).
+``st.cache_data`` (:mod:`ui.finished`) keyed on the sweep's JSON and can be downloaded (NPZ with
+the JSON embedded, or the JSON alone). The heatmap has a fixed colour range; the dashed line is
+the equiangular curve (docs/theory.md; SA, ρ₀ = 0, ε = 10⁻³, the sweep's n). Sweeps of one
+chunk (the default one) run in the script's thread; bigger ones go through Dask
+(``$ADX_DASK_SCHEDULER``, else an in-process cluster started on demand and closed after a minute
+without work).
 
 Registered in app.py as
 ``st.Page("pages/phase_diagram.py", title="Phase diagrams", icon=":material/grid_on:",
@@ -39,7 +40,7 @@ from dynamics.sweep import (
     plan_chunks,
     run_sweep,
 )
-from ui import session
+from ui import finished, session
 from ui.sweep_figures import final_profile, phase_heatmap
 from ui.text import escaped
 
@@ -62,31 +63,18 @@ DEFAULTS: dict[str, Any] = {
 STAT_OPTIONS = {"pairs": ("pairs",), "clusters": ("clusters",), "both": ("pairs", "clusters")}
 RUN_KEY, HEADLINE_KEY, CANCELLED_KEY = "_pd_run", "_pd_headline", "_pd_cancelled"
 
-_HANDOFF: dict[str, bytes] = {}
+SWEEP_KIND = "phase diagram"
 
 
 # ------------------------------------------------------------------------------------ cache
-@st.cache_data(max_entries=32, show_spinner=False)
-def finished_sweep(sweep_json: str) -> bytes:
-    """The NPZ bytes of a finished sweep; raises LookupError (not cached) if never run."""
-    try:
-        return _HANDOFF.pop(sweep_json)
-    except KeyError:
-        raise LookupError(sweep_json) from None
-
-
 def lookup(sweep_json: str) -> SweepResult | None:
-    try:
-        data = finished_sweep(sweep_json)
-    except LookupError:
-        return None
-    return SweepResult.from_npz(io.BytesIO(data))
+    """A finished sweep of this process (ui.finished keeps its NPZ bytes), or None."""
+    data = finished.lookup(SWEEP_KIND, sweep_json)
+    return None if data is None else SweepResult.from_npz(io.BytesIO(data))
 
 
 def store(result: SweepResult) -> None:
-    js = result.sweep.to_json()
-    _HANDOFF[js] = result.to_bytes()
-    finished_sweep(js)
+    finished.store(SWEEP_KIND, result.sweep.to_json(), result.to_bytes())
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
