@@ -100,7 +100,7 @@ def sidebar_state(page: Page) -> tuple[str, str, bool]:
     return (
         sidebar.get_by_role("slider", name=BETA).input_value(),
         sidebar.get_by_role("spinbutton", name="Seed").input_value(),
-        page.locator(".st-key-trails input[type=checkbox]").is_checked(),
+        page.locator(".adx-views .adx-trails").first.get_attribute("aria-pressed") == "true",
     )
 
 
@@ -139,8 +139,9 @@ def test_a_session_stays_on_its_replica_and_survives_losing_it(
             beta.focus()
             page.keyboard.press("ArrowRight")
         assert serving(topology) is pinned
-    with expect_rerun(page):
-        page.get_by_test_id("stMain").get_by_text("Trails", exact=True).click()
+    page.locator(".adx-views .adx-trails").first.click()  # the player's switch: into the link
+    page.wait_for_url(re.compile(r"[?&]trails=false\b"))
+    wait_for_app_idle(page)
     assert sidebar_state(page) == ("1.2", "11", False)
     for param in ("beta=1.2", "seed=11", "trails=false"):
         assert param in page.url
@@ -168,11 +169,12 @@ def test_a_session_stays_on_its_replica_and_survives_losing_it(
     expect(page.get_by_test_id("stAlertContentSuccess").first).to_contain_text("Consensus at t")
     assert page.get_by_test_id("stException").count() == 0
 
-    # and it keeps working there: a fragment rerun (the heatmap time), then a full one
-    with expect_rerun(page):
-        page.get_by_role("slider", name="Heatmap time t").focus()
-        page.keyboard.press("ArrowLeft")
-    assert re.search(r"[?&]at=", page.url)
+    # and it keeps working there: a fragment rerun (the player's time → curves and heatmap), then a
+    # full one
+    page.get_by_role("button", name=re.compile(r"Go to start")).click()
+    page.get_by_role("button", name=re.compile(r"Step forward")).click()
+    page.wait_for_url(re.compile(r"[?&]frame=1\b"))
+    wait_for_app_idle(page)
     with expect_rerun(page):
         beta.focus()
         page.keyboard.press("ArrowRight")
