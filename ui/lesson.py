@@ -297,6 +297,7 @@ def current_link() -> LessonLink:
     """The lesson-link parameters of this session's URL."""
     import streamlit as st
 
+    drop_oversized_params()  # idempotent: also when a page runs without app.py
     embedded = None
     try:
         embedded = st.context.is_embedded
