@@ -21,6 +21,11 @@ URL parameters handled here (all validated by small typed parsers, never eval'd)
     The player's camera preset (default: the 3/4 view; ``eigvec`` = along V's top eigenvector) and
     its trails switch, as the player last reported them.
 
+Every parameter's length is capped before it is parsed (:data:`MAX_PARAM_CHARS`, more for spectra and
+matrices: :data:`PARAM_CHARS`): an over-long value is dropped unread, with one message naming its
+length and the cap (:func:`drop_oversized_params`, run first by app.py). Problem messages are
+Markdown with the link's values in code spans (:func:`ui.text.literal`), never markup.
+
 Hiding uses CSS on Streamlit's ``st-key-<key>`` classes, so a hidden widget still runs, keeps its
 URL binding and its value: the teacher's link fixes it, the student cannot change it.
 """
