@@ -36,6 +36,7 @@ def _favicon():
 
 
 # Lesson links: ``?embed=true`` (Streamlit's own flag, read via st.context) → no sidebar, compact.
+lesson_link.drop_oversized_params()  # an over-long parameter is dropped before anything parses it
 _LINK = lesson_link.current_link()
 
 st.set_page_config(

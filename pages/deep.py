@@ -29,6 +29,7 @@ from dynamics.errors import BudgetError
 from dynamics.solve import CANCELLED, FAILED
 from ui import budget, session
 from ui.deep_figures import collapse_curves, cosine_heatmap, histogram_heatmap
+from ui.text import escaped
 
 log = logging.getLogger("adx.deep")
 
@@ -141,10 +142,10 @@ def execute(s: Scenario, est: float) -> tuple | None:
         try:
             res = D.run(s, progress, limits=DEEP_LIMITS)
         except ScenarioError as exc:
-            box.update(label=f"Refused: {exc}", state="error")
+            box.update(label=f"Refused: {escaped(exc)}", state="error")
             return None
         if res.status in (FAILED, CANCELLED):
-            box.update(label=f"Not finished: {res.message}", state="error")
+            box.update(label=f"Not finished: {escaped(res.message)}", state="error")
             return None
         bar.progress(1.0, text="diagnostics…")
         diag = D.diagnostics(res.t, res.x)
@@ -153,7 +154,9 @@ def execute(s: Scenario, est: float) -> tuple | None:
     js = s.to_json()
     _HANDOFF[js] = out
     finished(js)
-    box.update(label=f"Done in {res.wall_time:.1f} s: {res.message}", state="complete", expanded=False)
+    box.update(
+        label=f"Done in {res.wall_time:.1f} s: {escaped(res.message)}", state="complete", expanded=False
+    )
     return out
 
 
@@ -180,7 +183,7 @@ def player_view(diag: D.Diagnostics) -> None:
             st.caption(state.note)
     except Exception as exc:  # the page stays useful without the 3D view
         log.exception("3D player failed")
-        st.warning(f"The 3D player could not start ({exc}).")
+        st.warning(f"The 3D player could not start ({escaped(exc)}).")
     st.caption(f"The 3D view captures {100 * diag.explained:.1f} % of the second moment of the cloud.")
 
 
@@ -210,7 +213,7 @@ def main() -> None:
     ss = st.session_state
     s, error = build(sidebar())
     if error or s is None:
-        st.error(f"This run is refused: {error}", icon=":material/error:")
+        st.error(f"This run is refused: {escaped(error)}", icon=":material/error:")
         return
     js = s.to_json()
     if not budget.deep_meter().ready(timeout=0):
@@ -247,4 +250,8 @@ def main() -> None:
     show(s, out)
 
 
-main()
+try:
+    main()
+except Exception as exc:  # never a traceback on the page; the server log has it
+    log.exception("deep page failed")
+    st.error(f"This page could not be drawn ({type(exc).__name__}: {escaped(exc)}).", icon=":material/error:")

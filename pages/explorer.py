@@ -31,6 +31,7 @@ from dynamics import Scenario, ScenarioError
 from ui import budget, controls, exports, session, token_link
 from ui import lesson as lesson_link
 from ui.session import leave_legacy_pages_mode
+from ui.text import escaped
 from ui.theorem_card import summary_card
 
 log = logging.getLogger("adx.explorer")
@@ -131,14 +132,15 @@ def resolve(ctl: controls.Controls) -> Shown:
     """A setting that would take too long (or is invalid) is refused before integrating, and the
     last picture that ran stays on screen — the lesson's own when nothing ran yet in this session."""
     ss = st.session_state
-    scenario, problem, kind = ctl.scenario, ctl.error, "invalid"
+    scenario, kind = ctl.scenario, "invalid"
+    problem = None if ctl.error is None else escaped(ctl.error)
     if scenario is not None:
         verdict_ = budget.assess(scenario)
         if verdict_.ok:
             try:
                 display = session.cached_display(scenario)
             except ScenarioError as exc:
-                problem = f"Not run: {exc}"
+                problem = f"Not run: {escaped(exc)}"
             else:
                 ss[LAST_GOOD_KEY] = scenario.to_json()
                 return Shown(scenario, display)
@@ -244,7 +246,7 @@ def draw_player(display: session.Display, link: lesson_link.LessonLink, start: t
                 return state
         except Exception as exc:
             log.exception("3D player failed")
-            st.warning(f"The 3D player could not start ({exc}); showing a static view.")
+            st.warning(f"The 3D player could not start ({escaped(exc)}); showing a static view.")
     st.plotly_chart(
         session.static_figure(display, link.trails),
         width="stretch",
@@ -285,7 +287,7 @@ def take_hand_tokens(state: Any, display: session.Display) -> None:
             xyz = np.asarray(tokens.get("xyz"), dtype=np.float64)
             controls.set_hand_tokens(xyz[:, :2] if display.flat else xyz)
         except (token_link.TokenLinkError, ValueError, TypeError, IndexError) as exc:
-            st.warning(f"These tokens cannot be used: {exc}", icon=":material/warning:")
+            st.warning(f"These tokens cannot be used: {escaped(exc)}", icon=":material/warning:")
             return
     st.rerun()  # the whole page: the sidebar, the scenario and the run follow the new tokens
 
@@ -485,7 +487,7 @@ def main() -> None:
     if ctl.url_problems:
         st.error(
             "This link had values the explorer cannot use; they were replaced by the lesson's: "
-            + ", ".join(ctl.url_problems)
+            + "; ".join(ctl.url_problems)  # Markdown: each value already in a code span
             + ".",
             icon=":material/link_off:",
         )
@@ -509,7 +511,7 @@ try:
 except Exception as exc:  # never a traceback on the page; the server log has it
     log.exception("explorer page failed")
     st.error(
-        f"Something went wrong while drawing this view ({type(exc).__name__}: {exc}). "
+        f"Something went wrong while drawing this view ({type(exc).__name__}: {escaped(exc)}). "
         "Try another value or ↺ Reset.",
         icon=":material/error:",
     )

@@ -23,6 +23,7 @@ from dynamics.presets import PRESETS, Preset
 from ui import lesson as lesson_link
 from ui import session
 from ui.session import leave_legacy_pages_mode
+from ui.text import escaped, literal
 
 log = logging.getLogger("adx.presenter")
 leave_legacy_pages_mode()
@@ -139,7 +140,7 @@ def slide(preset: Preset, index: int, count: int, autoplay: bool = False) -> Non
         display = session.cached_display(preset.scenario)
     except ScenarioError as exc:
         navigation(index, count)
-        st.error(str(exc), icon=":material/error:")
+        st.error(escaped(exc), icon=":material/error:")
         return
     left, right = st.columns([2.6, 1], gap="medium")
     with left:
@@ -163,6 +164,7 @@ def slide(preset: Preset, index: int, count: int, autoplay: bool = False) -> Non
 def main() -> None:
     st.set_page_config(initial_sidebar_state="collapsed", layout="wide")  # the slide gets the width
     st.html(PRESENTER_CSS)
+    refused = lesson_link.take_refusals()  # over-long values: dropped before anything reads them
     link = lesson_link.current_link()
     deck, unknown = parse_deck(st.query_params.get(DECK_PARAM))
     count = len(deck)
@@ -172,7 +174,11 @@ def main() -> None:
     i = min(int(st.session_state["_slide"]), count - 1)
     with st.container(key="presenter"):
         if unknown:
-            st.warning(f"Unknown lessons in the link, skipped: {', '.join(unknown)[:200]}.", icon="⚠️")
+            shown = ", ".join(literal(name, 40) for name in unknown[:5]) + (" …" if len(unknown) > 5 else "")
+            st.warning(f"Unknown lessons in the link, skipped: {shown}.", icon="⚠️")
+        if refused:
+            st.warning(f"This link had values the presenter cannot use: {'; '.join(refused)}.",
+                       icon=":material/link_off:")  # fmt: skip
         slide(LESSONS[deck[i]], i, count, autoplay=link.autoplay)
 
 
@@ -180,4 +186,4 @@ try:
     main()
 except Exception as exc:  # never a traceback on a projector
     log.exception("presenter page failed")
-    st.error(f"Something went wrong ({type(exc).__name__}: {exc}).", icon=":material/error:")
+    st.error(f"Something went wrong ({type(exc).__name__}: {escaped(exc)}).", icon=":material/error:")

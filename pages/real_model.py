@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from ui.text import escaped, literal
+from ui.text import escaped, literal, plotly_text
 
 log = logging.getLogger("adx.real_model")
 
@@ -305,7 +305,9 @@ def _depth_part(
         return None
 
     toks = [tokenizer.decode([int(i)]) for i in ids] if tokenizer is not None else [str(int(i)) for i in ids]
-    labels = [f"{j}:{t.strip() or '␣'}" for j, t in enumerate(toks)]
+    labels = [
+        plotly_text(f"{j}:{t.strip() or '␣'}", 40) for j, t in enumerate(toks)
+    ]  # prompt text: not markup
     kind, sentence = tr.describe_depth(diag["deviation"], diag["clusters"], opts["eps"])
     family = f"{adapter.family.upper()} family, {adapter.norm}-LN" if adapter is not None else "one pass"
     st.markdown(

@@ -34,6 +34,7 @@ from dynamics.matrices import build_heads
 from dynamics.presets import Preset
 from dynamics.presets import get as get_preset
 from dynamics.theorems import IDS, Card, evaluate, get
+from ui import lesson as lesson_link
 from ui import session
 from ui.text import escaped, literal
 from ui.theorem_card import (
@@ -443,6 +444,7 @@ PAGE_CSS = """<style>
 def main() -> None:
     session.leave_legacy_pages_mode()
     st.html(PAGE_CSS)
+    refused = lesson_link.take_refusals()  # over-long values: dropped before anything reads them
     raw = st.query_params.get_all(THEOREM_KEY)
     adopt_linked_theorem(raw[-1] if raw else None)
     with st.sidebar:
@@ -460,6 +462,10 @@ def main() -> None:
             f"This link asks for an unknown theorem {literal(raw[-1])}; showing "
             f"*{theorem_name(theorem_id)}*. Pick one in the sidebar.",
             icon=":material/link_off:",
+        )
+    if refused:
+        st.warning(
+            f"This link had values the lab cannot use: {'; '.join(refused)}.", icon=":material/link_off:"
         )
     link_problem = ensure_loaded(theorem_id)
     if link_problem:

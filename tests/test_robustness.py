@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from rendered import as_read  # tests/rendered.py
 from streamlit.testing.v1 import AppTest
 
 from dynamics import Scenario, ScenarioError
@@ -276,7 +277,7 @@ def _app(query: dict[str, str] | None = None, upload: tuple[str, bytes] | None =
 def test_numerical_abuse_runs_or_is_refused_and_never_shows_nan(query, upload, expect) -> None:
     at = _app(query, upload)
     assert_no_nan_on_screen(at)
-    messages = " ".join(e.value for e in [*at.error, *at.warning])
+    messages = " ".join(as_read(e.value) for e in [*at.error, *at.warning])
     if expect:
         assert expect in messages, messages
     assert at.success or at.info or at.warning or at.error  # a verdict or a reason

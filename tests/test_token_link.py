@@ -49,4 +49,6 @@ def test_limits_and_messages() -> None:
         decode("3AAAA")
     assert parse(None) == (None, None) and parse("") == (None, None)
     x, problem = parse("3AB!")
-    assert x is None and problem.startswith("tokens=3AB!") and "base64url" in problem
+    assert (
+        x is None and problem.startswith("`tokens=3AB!`") and "base64url" in problem
+    )  # value in a code span

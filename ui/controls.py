@@ -38,6 +38,7 @@ from dynamics.attention import KINDS as ATTENTION_REGISTRY
 from dynamics.presets import DEFAULT_PRESET, PRESETS, Preset
 from ui import lesson as lesson_link
 from ui import token_link, uploads
+from ui.text import escaped, literal
 
 LESSONS: dict[str, Preset] = {p.key: p for p in PRESETS}
 LESSON_PARAM = "lesson"
@@ -136,6 +137,8 @@ class Controls:
     error: str | None
     weights_locked: bool
     notes: tuple[str, ...] = field(default_factory=tuple)
+    #: The link's unusable values, each a Markdown fragment with the value in a code span
+    #: (:func:`ui.text.literal`): display as is, never re-escape, never insert raw user text.
     url_problems: tuple[str, ...] = field(default_factory=tuple)
     by_hand: bool = False
 
@@ -153,7 +156,8 @@ _SPLIT = re.compile(r"[,;\s]+")
 
 
 def parse_numbers(text: str, d: int, name: str) -> tuple[tuple[float, ...] | None, str | None]:
-    """Comma-separated numbers → (values, None) or (None, a one-line message)."""
+    """Comma-separated numbers → (values, None) or (None, a one-line message in Markdown: the
+    offending text shown literally)."""
     parts = [p for p in _SPLIT.split(str(text).strip()) if p]
     if not parts:
         return None, f"{name}: enter {d} numbers separated by commas"
@@ -162,9 +166,9 @@ def parse_numbers(text: str, d: int, name: str) -> tuple[tuple[float, ...] | Non
         try:
             v = float(p)
         except ValueError:
-            return None, f"{name}: {p!r} is not a number"
+            return None, f"{name}: {literal(p)} is not a number"
         if not math.isfinite(v):
-            return None, f"{name}: {p!r} is not a finite number"
+            return None, f"{name}: {literal(p)} is not a finite number"
         values.append(v)
     if len(values) != d:
         return None, f"{name}: expected {d} numbers (one per dimension), got {len(values)}"
@@ -413,14 +417,7 @@ def _drop_unusable_numbers() -> None:
                 except Exception:  # pragma: no cover - a bound widget already owns it
                     pass
     if dropped:
-        # Bound widgets seed from Streamlit's copy of the *initial* URL: refresh that copy too.
-        try:
-            from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
-
-            ctx = get_script_run_ctx()
-            ctx.session_state._state.query_params.set_initial_query_params_from_current()
-        except Exception:  # pragma: no cover - private API moved; the page-level guard remains
-            pass
+        lesson_link.refresh_bound_params()
 
 
 def _matches(raw: str, value: Any) -> bool:
@@ -445,9 +442,9 @@ def _url_problems(extra: list[str]) -> tuple[str, ...]:
     for key, raw in ss.get("_url_snapshot", {}).items():
         if key == LESSON_PARAM:
             if raw not in LESSONS:
-                problems.append(f"{key}={raw} (unknown lesson)")
+                problems.append(f"{literal(f'{key}={raw}')} (unknown lesson)")
         elif key in SCENARIO_WIDGETS and key in ss and not _matches(raw, ss[key]):
-            problems.append(f"{key}={raw}")
+            problems.append(literal(f"{key}={raw}"))
     return tuple(problems)
 
 
@@ -479,7 +476,7 @@ def _v_eigs_link_for_small_d(d: int) -> str | None:
         del st.query_params["v_eigs"]
     except Exception:  # a bound widget owns it: leave it
         pass
-    return None if values is not None else f"v_eigs={raw} ({problem})"
+    return None if values is not None else f"{literal(f'v_eigs={raw}')} ({problem})"
 
 
 # ------------------------------------------------------------------------------------ widgets
@@ -526,8 +523,8 @@ def _uploaded_tokens(notes: list[str]) -> Any:
     try:
         x0 = uploads.parse_tokens(up.name, up.getvalue())
     except uploads.UploadError as exc:
-        st.warning(f"{up.name}: {exc}. Using the lesson's initial tokens.", icon="⚠️")
-        notes.append(f"upload refused: {exc}")
+        st.warning(f"{literal(up.name)}: {escaped(exc)}. Using the lesson's initial tokens.", icon="⚠️")
+        notes.append(f"upload refused: {escaped(exc)}")
         return None
     st.caption(f"Using {uploads.describe(x0)} (not in the link).")
     return x0
@@ -551,6 +548,7 @@ class _Sidebar:
 
 def scenario_controls() -> Controls:
     """Draw the sidebar controls and return the scenario they describe (or the engine's error)."""
+    refused = lesson_link.take_refusals()  # over-long values: dropped before anything reads them
     _snapshot_url()
     _drop_unusable_numbers()
     _sync_lesson_from_url()
@@ -566,7 +564,7 @@ def scenario_controls() -> Controls:
         weights_locked=base.heads is not None or base.value == "gaussian",
         geometry_locked=base.P is not None or base.heads is not None,
         by_hand=hand_tokens(),
-        link_problems=[tokens_problem] if tokens_problem else [],
+        link_problems=[*refused, *([tokens_problem] if tokens_problem else [])],
     )
     _write_tokens_to_url()
     _lesson_buttons()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import csv
 import functools
+import html
 import io
 import json
 import os
@@ -30,6 +31,7 @@ import numpy as np
 
 import dynamics
 from dynamics import Scenario
+from ui.text import plotly_text
 
 PACKAGE = "attention-dynamics"
 IMAGE_SIZE = (1000, 800)
@@ -166,14 +168,14 @@ def read_csv_header(text: str) -> dict[str, str]:
 
 
 # ------------------------------------------------------------------------------------ figures
-#: Room kept above a figure for its title (pixels).
-TITLE_MARGIN = 64
+#: Room kept above a figure for its title (pixels), and the most characters of it shown.
+TITLE_MARGIN, TITLE_CHARS = 64, 160
 
 
 def titled_figure(fig: Any, title: str | None) -> Any:
     """A copy of ``fig`` with ``title`` drawn in full at the top (the 3D figures have no top
     margin of their own: a title at plotly's default position sat at y = 0, only its descenders
-    showing)."""
+    showing). The title is shown as text: plotly's HTML subset in it is escaped."""
     import plotly.graph_objects as go
 
     out = go.Figure(copy.deepcopy(fig.to_dict()))
@@ -181,7 +183,7 @@ def titled_figure(fig: Any, title: str | None) -> Any:
         margin = out.layout.margin.to_plotly_json() if out.layout.margin else {}
         out.update_layout(
             title={
-                "text": title,
+                "text": plotly_text(title, TITLE_CHARS),
                 "x": 0.02,
                 "xanchor": "left",
                 "y": 1.0,
@@ -223,7 +225,7 @@ def figure_html(fig: Any, scenario: Scenario, title: str | None = None) -> str:
         f'<meta name="generator" content="{PACKAGE} {s.version}">\n'
         f'<meta name="scenario-digest" content="{s.digest}">\n'
         f'<meta name="seed" content="{s.seed}">\n'
-        f"<title>{title or 'Attention dynamics'} · {s.digest}</title>\n"
+        f"<title>{html.escape(title or 'Attention dynamics', quote=False)} · {s.digest}</title>\n"
     )
     scenario_tag = (
         '<script type="application/json" id="adx-scenario">'

@@ -21,6 +21,11 @@ URL parameters handled here (all validated by small typed parsers, never eval'd)
     The player's camera preset (default: the 3/4 view; ``eigvec`` = along V's top eigenvector) and
     its trails switch, as the player last reported them.
 
+Every parameter's length is capped before it is parsed (:data:`MAX_PARAM_CHARS`, more for spectra and
+matrices: :data:`PARAM_CHARS`): an over-long value is dropped unread, with one message naming its
+length and the cap (:func:`drop_oversized_params`, run first by app.py). Problem messages are
+Markdown with the link's values in code spans (:func:`ui.text.literal`), never markup.
+
 Hiding uses CSS on Streamlit's ``st-key-<key>`` classes, so a hidden widget still runs, keeps its
 URL binding and its value: the teacher's link fixes it, the student cannot change it.
 """
@@ -33,13 +38,25 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ui.text import literal
+
 HIDE_PARAM = "hide"
 EMBED_PARAM = "embed"
 FRAME_PARAM = "frame"
 AUTOPLAY_PARAM = "autoplay"
 VIEW_PARAM = "view"
 TRAILS_PARAM = "trails"
+#: The longest value a link parameter may have (characters): a longer one is dropped unread, with a
+#: message (:func:`drop_oversized_params`). A few parameters legitimately hold more: a spectrum of
+#: up to 256 numbers, and a scenario's matrices in Theorem-lab links (which the engine's own query
+#: parser caps again). ``tokens`` has its codec's cap (:data:`ui.token_link.MAX_TOKENS`), well below.
 MAX_PARAM_CHARS = 2_000
+PARAM_CHARS: dict[str, int] = {
+    **dict.fromkeys(("v_eigs", "qk_eigs", "pole"), 8_000),
+    **dict.fromkeys(("x0", "P", "heads"), 200_000),
+}
+#: Session key: refusals of over-long parameters not yet shown by a page.
+REFUSED_KEY = "_link_refused"
 #: The player's camera presets (URL value → button label); "oblique" is the default (not written).
 VIEWS: dict[str, str] = {"oblique": "3/4", "pole": "pole", "equator": "equator", "eigvec": "along V"}
 #: Older spellings of ``view=`` (the bound widget wrote its labels).
@@ -102,11 +119,78 @@ def _raw(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def param_cap(name: str) -> int:
+    """The most characters the value of link parameter ``name`` may have."""
+    return PARAM_CHARS.get(name, MAX_PARAM_CHARS)
+
+
+def too_long(name: str, length: int) -> str:
+    """The message for a dropped over-long parameter (Markdown; the name shown literally)."""
+    return (
+        f"{literal(name)}: {length:,} characters, longer than any value it can take "
+        f"({param_cap(name):,}) — ignored"
+    )
+
+
+def oversized(params: Mapping[str, Any]) -> dict[str, int]:
+    """Parameter name → its length, for every parameter of ``params`` longer than its cap (all the
+    values of a repeated parameter counted). Reads lengths only, never the text."""
+    out: dict[str, int] = {}
+    for name in list(params):
+        getter = getattr(params, "get_all", None)
+        values = getter(name) if getter is not None else params.get(name)
+        if not isinstance(values, list | tuple):
+            values = [values]
+        length = sum(len(str(v)) for v in values if v is not None)
+        if length > param_cap(str(name)):
+            out[str(name)] = length
+    return out
+
+
+def refresh_bound_params() -> None:
+    """After deleting URL parameters before the widgets run: bound widgets seed from Streamlit's
+    copy of the *initial* URL, so refresh that copy too (a private API; a no-op if it moved)."""
+    try:
+        from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
+
+        ctx = get_script_run_ctx()
+        ctx.session_state._state.query_params.set_initial_query_params_from_current()
+    except Exception:  # pragma: no cover - private API moved; the pages' own checks remain
+        pass
+
+
+def drop_oversized_params() -> None:
+    """Delete every over-long parameter from ``st.query_params`` before anything parses it; the
+    messages wait in the session until a page that reads the link shows them
+    (:func:`take_refusals`). Call first thing in a run (app.py, and pages that run alone)."""
+    import streamlit as st
+
+    long = oversized(st.query_params)
+    if not long:
+        return
+    refused = st.session_state.setdefault(REFUSED_KEY, [])
+    for name, length in long.items():
+        try:
+            del st.query_params[name]
+        except Exception:  # pragma: no cover - a widget of this run already owns it
+            continue
+        refused.append(too_long(name, length))
+    refresh_bound_params()
+
+
+def take_refusals() -> list[str]:
+    """The messages of parameters :func:`drop_oversized_params` dropped, once each."""
+    import streamlit as st
+
+    drop_oversized_params()
+    return list(st.session_state.pop(REFUSED_KEY, None) or ())
+
+
 def parse_hide(value: Any) -> tuple[frozenset[str], tuple[str, ...]]:
     """``"beta, n_heads,mask"`` → ({"beta", "n_heads", "mask"}, problems). Never raises."""
     text = _raw(value)
     if len(text) > MAX_PARAM_CHARS:
-        return frozenset(), (f"{HIDE_PARAM}= is too long ({len(text)} characters)",)
+        return frozenset(), (too_long(HIDE_PARAM, len(text)),)
     folded = {k.lower(): k for k in HIDE_TARGETS}
     names = [p.strip() for p in re.split(r"[,;\s]+", text) if p.strip()]
     names = [n if n in HIDE_TARGETS else folded.get(n.lower(), n) for n in names]
@@ -118,7 +202,7 @@ def parse_hide(value: Any) -> tuple[frozenset[str], tuple[str, ...]]:
     for g, members in GROUPS.items():
         if set(members) <= good:
             good.add(g)
-    problems = (f"{HIDE_PARAM}={','.join(bad)[:80]} (unknown control)",) if bad else ()
+    problems = (f"{literal(f'{HIDE_PARAM}=' + ','.join(bad))} (unknown control)",) if bad else ()
     return frozenset(good), problems
 
 
@@ -137,7 +221,7 @@ def parse_frame(value: Any) -> tuple[int | None, str | None]:
     if not text:
         return None, None
     if len(text) > 12 or not (text.isascii() and text.isdigit()):
-        return None, f"{FRAME_PARAM}={text[:20]} (not a frame number)"
+        return None, f"{literal(f'{FRAME_PARAM}={text}')} (not a frame number)"
     return int(text), None
 
 
@@ -149,7 +233,7 @@ def parse_view(value: Any) -> tuple[str, str | None]:
     key = _VIEW_ALIASES.get(text.lower(), text.lower())
     if key in VIEWS:
         return key, None
-    return "oblique", f"{VIEW_PARAM}={text[:20]} (use {' | '.join(VIEWS)})"
+    return "oblique", f"{literal(f'{VIEW_PARAM}={text}')} (use {' | '.join(VIEWS)})"
 
 
 def parse_link(params: Mapping[str, Any], *, embedded: bool | None = None) -> LessonLink:
@@ -167,7 +251,7 @@ def parse_link(params: Mapping[str, Any], *, embedded: bool | None = None) -> Le
     for name in (AUTOPLAY_PARAM, TRAILS_PARAM):
         flags[name] = parse_bool(params.get(name)) if name in params else None
         if name in params and flags[name] is None:
-            problems.append(f"{name}={_raw(params.get(name))[:20]} (use true or false)")
+            problems.append(f"{literal(f'{name}={_raw(params.get(name))}')} (use true or false)")
     view, problem = parse_view(params.get(VIEW_PARAM))
     if problem:
         problems.append(problem)
@@ -218,6 +302,7 @@ def current_link() -> LessonLink:
     """The lesson-link parameters of this session's URL."""
     import streamlit as st
 
+    drop_oversized_params()  # idempotent: also when a page runs without app.py
     embedded = None
     try:
         embedded = st.context.is_embedded

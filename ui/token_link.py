@@ -20,6 +20,8 @@ import re
 
 import numpy as np
 
+from ui.text import escaped, literal
+
 TOKENS_PARAM = "tokens"
 MAX_TOKENS = 128
 MIN_TOKENS = 2
@@ -106,7 +108,8 @@ def decode(text: str) -> np.ndarray:
 
 
 def parse(value: object) -> tuple[np.ndarray | None, str | None]:
-    """``tokens=`` from a URL → (tokens, None) or (None, "tokens=…: why") — never raises."""
+    """``tokens=`` from a URL → (tokens, None) or (None, "`tokens=…` (why)") — never raises. The
+    problem is Markdown: the value in a code span, the reason escaped."""
     if isinstance(value, list | tuple):
         value = value[-1] if value else ""
     text = "" if value is None else str(value)
@@ -115,7 +118,7 @@ def parse(value: object) -> tuple[np.ndarray | None, str | None]:
     try:
         return decode(text), None
     except TokenLinkError as exc:
-        return None, f"{TOKENS_PARAM}={text[:24]}{'…' if len(text) > 24 else ''} ({exc})"
+        return None, f"{literal(f'{TOKENS_PARAM}={text}', 40)} ({escaped(exc)})"
 
 
 __all__ = ["MAX_TOKENS", "MIN_TOKENS", "TOKENS_PARAM", "TokenLinkError", "decode", "encode", "parse"]
