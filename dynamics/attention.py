@@ -30,10 +30,11 @@ Multi-head attention with output maps Γ(x) = Σ_h W_h (attention_h · V'_h)(x) 
 multi-head model with V_h = W_h V'_h; no separate kind is needed (tests/test_variants.py checks it).
 
 Adding a kind: subclass :class:`AttentionKind` here (name, ``supports_causal``, ``params``,
-``models``, ``weights``), register it in :data:`KINDS`, and add its tests — nothing else. A kind's
-parameters become keys of the scenarios (:class:`KindParameters` is a base of ``Scenario`` and
-``EuclideanScenario``; existing keys: ``sinkhorn_tol``, ``sinkhorn_iters``, ``sigmoid_bias``),
-validated against the bounds declared here; the app's controls list the kinds from here.
+``models``, ``weights``, and ``extra_work`` if it iterates), register it in :data:`KINDS`, and
+add its tests — nothing else. A kind's parameters become keys of the scenarios
+(:class:`KindParameters` is a base of ``Scenario`` and ``EuclideanScenario``; existing keys:
+``sinkhorn_tol``, ``sinkhorn_iters``, ``sigmoid_bias``), validated against the bounds declared here;
+the app's controls list the kinds from here, the budget prices them with ``extra_work``.
 
 :class:`HeadMixer` applies a kind to the heads of a particle model: the weights per head and
 the mixed values Σ_k α^k X V_kᵀ, for single systems (n, d) or ensembles (B, n, d), in float64 or
@@ -166,6 +167,12 @@ class AttentionKind:
         """Statistics of the last evaluations (Sinkhorn iterations and error), or {}."""
         return {}
 
+    @classmethod
+    def extra_work(cls, n: int, params: Mapping[str, Any]) -> float:
+        """Flops one head's weights cost beyond a row softmax of n×n logits, in the worst case
+        its ``params`` allow (what :mod:`dynamics.limits` adds to a field evaluation): 0 here."""
+        return 0.0
+
 
 def _row_softmax(L: np.ndarray, causal: bool, mask_add: np.ndarray | None) -> np.ndarray:
     if causal:
@@ -266,6 +273,12 @@ class Sinkhorn(AttentionKind):
         Param("sinkhorn_tol", 1e-9, 1e-15, 0.1, help="stop when the max marginal error is ≤ this"),
         Param("sinkhorn_iters", 200, 1, 10_000, integer=True, help="iteration cap per evaluation and head"),
     )
+
+    @classmethod
+    def extra_work(cls, n: int, params: Mapping[str, Any]) -> float:
+        """Every evaluation may run all ``sinkhorn_iters`` iterations: two n×n logsumexp passes
+        each (≈ 20 n² flop-equivalents, exponentials counted as ~8)."""
+        return float(params.get("sinkhorn_iters", 200)) * 20.0 * n * n
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -435,8 +435,7 @@ def fixed_steps(es: EuclideanScenario) -> tuple[int, float]:
 def _evaluation_work(es: EuclideanScenario) -> float:
     n, d = es.n, es.d
     per_eval = 2.0 * n * n * d + 2.0 * n * d * d + 8.0 * n * n + 30.0 * d**3
-    if es.attention == "sinkhorn":  # worst case: every evaluation runs to the iteration cap
-        per_eval += 8.0 * n * n * es.sinkhorn_iters
+    per_eval += _attention.kind(es.attention).extra_work(n, _attention.kind_params(es))  # worst case
     return per_eval
 
 

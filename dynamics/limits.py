@@ -33,6 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from . import attention as _attention
 from ._integrate import steps_per_interval
 from .errors import BudgetError
 from .scenario import Scenario
@@ -219,9 +220,8 @@ def run_cost(scenario: Scenario, systems: int = 1) -> Cost:
     n, d, h = scenario.n, scenario.d, scenario.n_heads
     item = 8 if scenario.dtype == "float64" else 4
     per_evaluation = work_per_evaluation(n, d, h, systems)
-    if scenario.attention == "sinkhorn":
-        # worst case: every evaluation runs all Sinkhorn iterations (two n×n logsumexp passes each)
-        per_evaluation += float(systems) * h * scenario.sinkhorn_iters * 20.0 * n * n
+    kind = _attention.kind(scenario.attention)  # e.g. Sinkhorn: all its iterations, every evaluation
+    per_evaluation += float(systems) * h * kind.extra_work(n, _attention.kind_params(scenario))
     steps = None
     if scenario.integrator != "adaptive":
         per, _ = fixed_steps(scenario)

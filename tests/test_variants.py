@@ -426,3 +426,23 @@ def test_one_sinkhorn_serves_every_model():
     # a warm start from the converged column potentials needs one iteration
     _, again, _ = sinkhorn(L, 1e-12, 1000, v=v)
     assert again.iterations == 1
+
+
+def test_the_budgets_price_a_kinds_worst_case_from_the_registry():
+    """limits.run_cost and the Euclidean budget read a kind's extra work from dynamics.attention
+    (a new iterative kind is priced without touching them): Sinkhorn's cost grows by its
+    iteration cap × 20 n² per head and evaluation."""
+    from dynamics import euclidean as eu
+    from dynamics.attention import Sinkhorn
+    from dynamics.limits import estimated_evaluations, run_cost
+
+    s = Scenario(
+        n=16, d=3, n_heads=2, T=1.0, dt=0.1, integrator="rk4", attention="sinkhorn", sinkhorn_iters=100
+    )
+    extra = 20.0 * 16 * 16 * 100
+    assert Sinkhorn.extra_work(16, {"sinkhorn_iters": 100}) == extra
+    grown = run_cost(s.replace(sinkhorn_iters=200)).work - run_cost(s).work
+    assert grown == pytest.approx(estimated_evaluations(s) * 2 * extra)
+    assert run_cost(s.replace(attention="softmax")).work < run_cost(s).work
+    es = eu.EuclideanScenario(n=16, attention="sinkhorn", sinkhorn_iters=100)
+    assert eu._evaluation_work(es) - eu._evaluation_work(es.replace(attention="softmax")) == extra
