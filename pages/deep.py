@@ -9,7 +9,8 @@ Time estimates are calibrated on this server (:func:`ui.budget.deep_meter`: a on
 micro-benchmark, then the rate of this process's own finished runs), never a constant. Runs
 estimated under ``AUTO_SECONDS`` start by themselves; bigger ones show the estimate and wait for a
 Run button, then a progress bar with a Cancel button. Finished runs are kept in ``st.cache_data``
-keyed on the scenario's JSON. Registered in app.py as
+(:mod:`ui.finished`) keyed on the scenario's JSON; two sessions asking for the same run at once
+compute it once. Registered in app.py as
 ``st.Page("pages/deep.py", title="Deep (GPT-2 scale)", icon=":material/layers:", url_path="deep")``;
 also runs alone (AppTest.from_file).
 """
@@ -27,7 +28,7 @@ from dynamics import Limits, Scenario, ScenarioError
 from dynamics import deep as D
 from dynamics.errors import BudgetError
 from dynamics.solve import CANCELLED, FAILED
-from ui import budget, session
+from ui import budget, finished, session
 from ui.deep_figures import collapse_curves, cosine_heatmap, histogram_heatmap
 from ui.text import escaped
 
@@ -48,23 +49,12 @@ DEFAULTS: dict[str, Any] = {
 }  # fmt: skip
 RUN_KEY, CANCELLED_KEY = "_deep_run", "_deep_cancelled"
 
-_HANDOFF: dict[str, tuple] = {}
-
-
-@st.cache_data(max_entries=8, show_spinner=False)
-def finished(scenario_json: str) -> tuple:
-    """(Diagnostics, message, wall time, steps) of a finished run; LookupError if never run."""
-    try:
-        return _HANDOFF.pop(scenario_json)
-    except KeyError:
-        raise LookupError(scenario_json) from None
+RUN_KIND = "deep run"
 
 
 def lookup(js: str) -> tuple | None:
-    try:
-        return finished(js)
-    except LookupError:
-        return None
+    """(Diagnostics, message, wall time, steps) of a finished run (ui.finished), or None."""
+    return finished.lookup(RUN_KIND, js)
 
 
 def estimate_seconds(scenario: Scenario) -> float:
@@ -151,9 +141,7 @@ def execute(s: Scenario, est: float) -> tuple | None:
         diag = D.diagnostics(res.t, res.x)
     budget.deep_meter().record(s, time.perf_counter() - t0)  # the next estimates use this rate
     out = (diag, res.message, res.wall_time, res.steps)
-    js = s.to_json()
-    _HANDOFF[js] = out
-    finished(js)
+    finished.store(RUN_KIND, s.to_json(), out)
     box.update(
         label=f"Done in {res.wall_time:.1f} s: {escaped(res.message)}", state="complete", expanded=False
     )
@@ -241,7 +229,8 @@ def main() -> None:
                 st.rerun()
             return
         ss[RUN_KEY] = js
-        out = execute(s, est)
+        with finished.turn(RUN_KIND, js, "Another session is running this same scenario; waiting for it…"):
+            out = lookup(js) or execute(s, est)  # the same run asked for twice at once: run once
         ss.pop(RUN_KEY, None)
         if out is None:
             return

@@ -311,6 +311,14 @@ def run_ode(gs: GaussianScenario) -> dict[str, Any] | None:
         return ode
     if st.session_state.get(CANCELLED_KEY) == js:
         return None
+    with finished.turn(ODE_KIND, js, "Another session is integrating this same scenario; waiting for it…"):
+        ode = finished.lookup(ODE_KIND, js)  # the same run asked for twice at once: computed once
+        if ode is None:
+            ode = _integrate_with_progress(gs, js)
+    return ode
+
+
+def _integrate_with_progress(gs: GaussianScenario, js: str) -> dict[str, Any]:
     slot = st.empty()
     started = time.perf_counter()
     bar: list[Any] = []

@@ -266,7 +266,8 @@ def main() -> None:
                 st.rerun()
             return
         ss[RUN_KEY] = js
-        result = execute(sweep)
+        with finished.turn(SWEEP_KIND, js, "Another session is running this same sweep; waiting for it…"):
+            result = lookup(js) or execute(sweep)  # the same sweep asked for twice at once: run once
         ss.pop(RUN_KEY, None)
         if result is None:
             return

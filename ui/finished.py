@@ -6,15 +6,22 @@ runs the work itself and hands the finished value to this store, which keeps it 
 ``st.cache_data`` (bounded, pickled copies, shared by every session of the process) under
 ``(kind, key)``; ``lookup`` returns it later, or None if it was never stored or has been evicted.
 
-    value = finished.lookup("mean-field ODE", js)
-    if value is None:
-        value = run_with_progress(...)      # may be stopped by Cancel or by the session ending
-        finished.store("mean-field ODE", js, value)
+    with finished.single_flight("mean-field ODE", js):   # another session on the same run: wait
+        value = finished.lookup("mean-field ODE", js)
+        if value is None:
+            value = run_with_progress(...)  # may be stopped by Cancel or by the session ending
+            finished.store("mean-field ODE", js, value)
+
+``single_flight`` makes sessions that ask for the same unfinished run at once compute it once: the
+first holds the key's lock while it works, the others wait for it and then find the value (or, if
+the first was cancelled, compute it themselves).
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import streamlit as st
@@ -42,9 +49,39 @@ class _Handoff:
             self.values.pop((kind, key), None)
 
 
+class _Flights:
+    """One lock per (kind, key) that some session is computing; a lock is dropped when nobody
+    holds or waits for it (so the table stays as small as the runs in progress)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.flights: dict[tuple[str, str], tuple[threading.Lock, int]] = {}
+
+    @contextlib.contextmanager
+    def hold(self, kind: str, key: str) -> Iterator[None]:
+        with self.lock:
+            lock, users = self.flights.get((kind, key), (threading.Lock(), 0))
+            self.flights[(kind, key)] = (lock, users + 1)
+        try:
+            with lock:
+                yield
+        finally:
+            with self.lock:
+                lock, users = self.flights[(kind, key)]
+                if users == 1:
+                    del self.flights[(kind, key)]
+                else:
+                    self.flights[(kind, key)] = (lock, users - 1)
+
+
 @st.cache_resource(show_spinner=False)
 def _handoff() -> _Handoff:
     return _Handoff()
+
+
+@st.cache_resource(show_spinner=False)
+def _flights() -> _Flights:
+    return _Flights()
 
 
 @st.cache_data(max_entries=MAX_ENTRIES, show_spinner=False)
@@ -62,6 +99,30 @@ def lookup(kind: str, key: str) -> Any | None:
         return _finished(kind, key)
     except LookupError:
         return None
+
+
+def single_flight(kind: str, key: str) -> contextlib.AbstractContextManager[None]:
+    """Hold the lock of run (kind, key) for the block: a second session entering the same block
+    waits until the first leaves it (finished, failed or stopped)."""
+    return _flights().hold(kind, key)
+
+
+def in_flight(kind: str, key: str) -> bool:
+    """Is some session computing run (kind, key) now (so ``single_flight`` would wait)?"""
+    flights = _flights()
+    with flights.lock:
+        return (kind, key) in flights.flights
+
+
+@contextlib.contextmanager
+def turn(kind: str, key: str, waiting: str) -> Iterator[None]:
+    """``single_flight`` that says ``waiting`` on the page while another session holds the run."""
+    slot = st.empty()
+    if in_flight(kind, key):
+        slot.info(waiting, icon=":material/hourglass_top:")
+    with single_flight(kind, key):
+        slot.empty()
+        yield
 
 
 def store(kind: str, key: str, value: Any) -> None:
