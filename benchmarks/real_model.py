@@ -1,6 +1,7 @@
 """Real weights on the CPU, offline: timings, the interactive budget, and the resolve note's tables.
 
     .venv/bin/python benchmarks/real_model.py [--quick] [--skip-gpt2] [--markdown]
+                                              [--budget-only | --tables-only]
 
 Prints, with the load average before and after (the machine is shared: timings are noisy):
 
@@ -10,11 +11,14 @@ Prints, with the load average before and after (the machine is shared: timings a
 2. **Interactive budget** (≤ 3 s for set-up + a run at n ≤ 64): for the packaged
    all-MiniLM-L6-v2 (d = 384) and a GPT-2-small-shaped model with random weights (d = 768), set-up
    (the prompt's state entering the layer, the weights, the paper's reading, the scenario) and one
-   ODE run (ellipsoid, 24 repetitions, RK4 dt = 0.5), the layer report (spectra + every theorem
-   card) and the whole comparison (network ± MLP, ladder, both ODEs). Per ODE evaluation: the
-   engine's work estimate (dense d × d per head), the work the layer itself needs in factored form
-   (4nd² + per-head scores), their ratio, and the achieved GFLOP/s against a d × d × d sgemm timed
-   in the same run (fraction of the machine's matmul rate).
+   ODE run (ellipsoid, 24 repetitions, RK4 dt = 0.5) with the heads at rank d_head (the engine's
+   low-rank path), the same run with the heads as d × d matrices (the dense path), their ratio and
+   the largest gap of their 1 − mean cos curves, the layer report (spectra + every theorem card)
+   and the whole comparison (network ± MLP, ladder, both ODEs). Per ODE evaluation: the engine's
+   work estimate for dense and for low-rank heads (dynamics.limits.scenario_work_per_evaluation),
+   their ratio, the BLAS threads each run used (dynamics.threads: two when an evaluation costs
+   ≥ 2e8 flops, whatever dynamics.weights.BLAS_THREADS says), and the achieved GFLOP/s of the
+   low-rank run against a one-thread d × d × d sgemm timed in the same run.
 3. **Step size** — max gap of the curves between dt = 0.5 and dt = 0.125 (MiniLM layers 0 and 3).
 4. **MiniLM's six layers against the theorem cards** (ellipsoid reading, default prompt): per layer
    the deciding numbers and which cards apply.
@@ -127,6 +131,7 @@ def budget(models: list[tuple[str, object, np.ndarray]], repeats: int, markdown:
     from dynamics import limits
     from dynamics import transformer as tr
     from dynamics import weights as wt
+    from dynamics.solve import simulate
 
     print(f"## 2. Interactive budget (set-up + one ODE run at n ≤ 64 within {BUDGET_S:g} s)\n")
     rows = []
@@ -145,10 +150,17 @@ def budget(models: list[tuple[str, object, np.ndarray]], repeats: int, markdown:
                 return w, states, reading, reading.scenario(wt.attention_inputs(w, states), repeats=24)
 
             t_setup = _best(setup, repeats)
-            w, states, _, _ = setup()
+            w, states, reading, scenario = setup()
             t0 = time.perf_counter()
             result, _ = wt.run_ode(w, states, "ellipsoid", repeats=24)
             t_run = time.perf_counter() - t0
+            # the same run with the heads as d × d matrices (the engine before low-rank heads)
+            dense_scenario = scenario.replace(heads=reading.dense_heads(), dtype="float32")
+            t0 = time.perf_counter()
+            with wt.blas_threads():
+                dense_result = simulate(dense_scenario)
+            t_dense = time.perf_counter() - t0
+            gap = float(np.abs(wt.curves(result.x).deviation - wt.curves(dense_result.x).deviation).max())
             t0 = time.perf_counter()
             wt.layer_report(w, states, "ellipsoid")
             t_report = time.perf_counter() - t0
@@ -158,14 +170,15 @@ def budget(models: list[tuple[str, object, np.ndarray]], repeats: int, markdown:
             total = t_setup + t_run
             rows.append([
                 label, len(ids), d, f"{t_setup:.2f}", f"{t_run:.2f}", f"{total:.2f}",
-                f"{total / BUDGET_S:.2f}", "yes" if total <= BUDGET_S else "NO", f"{t_report:.2f}",
-                f"{t_compare:.2f}",
+                f"{total / BUDGET_S:.2f}", "yes" if total <= BUDGET_S else "NO", f"{t_dense:.2f}",
+                f"{t_dense / t_run:.1f}", f"{gap:.1e}", f"{t_report:.2f}", f"{t_compare:.2f}",
             ])  # fmt: skip
-            dense = limits.work_per_evaluation(len(ids), d, w.n_heads)
-            factored = 2 * (4 * len(ids) * d * d + 2 * w.n_heads * len(ids) ** 2 * w.d_head)
-            achieved = dense * result.evaluations / max(result.wall_time, 1e-12) / 1e9
+            dense = limits.scenario_work_per_evaluation(dense_scenario)
+            factored = limits.scenario_work_per_evaluation(scenario)
+            achieved = factored * result.evaluations / max(result.wall_time, 1e-12) / 1e9
             rate_rows.append([
-                label, len(ids), result.evaluations, f"{dense / 1e9:.3f}", f"{factored / 1e9:.3f}",
+                label, len(ids), result.evaluations, result.extra.get("blas_threads", "?"),
+                dense_result.extra.get("blas_threads", "?"), f"{dense / 1e9:.3f}", f"{factored / 1e9:.3f}",
                 f"{dense / factored:.1f}", f"{achieved:.1f}", f"{peak:.1f}", f"{achieved / peak:.2f}",
             ])  # fmt: skip
     _table(
@@ -178,16 +191,19 @@ def budget(models: list[tuple[str, object, np.ndarray]], repeats: int, markdown:
             "set-up + run s",
             "/ budget",
             "≤ 3 s",
+            "dense run s",
+            "dense / low-rank",
+            "max |Δ curve|",
             "report s",
             "comparison s",
         ],
         rows,
         markdown,
     )
-    print("Per ODE evaluation (float32, 1 BLAS thread):\n")
+    print("Per ODE evaluation (float32; BLAS threads as dynamics.threads chose them for the run):\n")
     _table(
-        ["model", "n", "evaluations", "engine GFLOP", "factored GFLOP", "engine / factored", "GFLOP/s",
-         "sgemm GFLOP/s", "fraction of sgemm"],
+        ["model", "n", "evaluations", "threads", "dense threads", "dense GFLOP", "low-rank GFLOP",
+         "dense / low-rank", "GFLOP/s", "sgemm GFLOP/s", "fraction of sgemm"],
         rate_rows,
         markdown,
     )  # fmt: skip
@@ -307,6 +323,7 @@ def main() -> None:
     parser.add_argument("--skip-gpt2", action="store_true", help="no GPT-2-sized (d = 768) timings")
     parser.add_argument("--markdown", action="store_true", help="Markdown tables")
     parser.add_argument("--tables-only", action="store_true", help="only sections 4 and 5 (no timings)")
+    parser.add_argument("--budget-only", action="store_true", help="only sections 1 and 2 (the budget)")
     args = parser.parse_args()
     repeats = 1 if args.quick else 3
 
@@ -328,6 +345,9 @@ def main() -> None:
                 ("GPT-2 small shape, random", gpt2, np.random.default_rng(0).integers(0, 50257, 64))
             )
         budget(models, repeats, args.markdown)
+        if args.budget_only:
+            print(_load())
+            return
         step_size(model, ids, args.markdown)
     six_layers(model, ids, args.markdown)
     ode_vs_network(model, ids, args.markdown)

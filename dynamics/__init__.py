@@ -12,7 +12,7 @@ from importlib.metadata import PackageNotFoundError, version
 from ._integrate import Status
 from .errors import BudgetError, ScenarioError
 from .limits import Limits, RateMeter, Verdict, assess
-from .scenario import Head, MatrixSpec, Scenario
+from .scenario import Head, LowRankSpec, MatrixSpec, Scenario
 from .solve import CANCELLED, FAILED, INACCURATE, STOPPED, SUCCESS, Consensus, Ensemble, Result, simulate
 
 try:
@@ -31,6 +31,7 @@ __all__ = [
     "Ensemble",
     "Head",
     "Limits",
+    "LowRankSpec",
     "MatrixSpec",
     "RateMeter",
     "Result",

@@ -410,20 +410,40 @@ class HeadMixer:
             beta_arr.astype(self.dtype)[:, None, None] if beta_arr.ndim == 1 else float(beta_arr)
         )
         # constant matrices built once; time-varying ones at every call
+        # (V is left out when it is applied through its factors below)
         self._const = [
-            tuple(np.array(m.const, dtype=self.dtype) for m in (h.Q, h.K, h.V))
+            tuple(
+                None if m is h.V and h.v_rank is not None else np.array(m.const, dtype=self.dtype)
+                for m in (h.Q, h.K, h.V)
+            )
             if h.Q.is_constant and h.K.is_constant and h.V.is_constant
             else None
             for h in self.heads
         ]
+        # value maps V = L R of low rank: (Lᵀ, Rᵀ), applied as (α (X Rᵀ)) Lᵀ
+        self._value_factors = [
+            None
+            if h.v_rank is None
+            else tuple(np.ascontiguousarray(f.T, dtype=self.dtype) for f in h.V.factors)
+            for h in self.heads
+        ]
 
     def matrices(self, k: int, t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(Q_k(t), K_k(t), V_k(t)) in the run's dtype."""
+        """(Q_k(t), K_k(t), V_k(t)) in the run's dtype (Q, K: r×d for a head of rank r; V None
+        for a constant value map of low rank, which is applied through its factors)."""
         c = self._const[k]
         if c is not None:
             return c
         h = self.heads[k]
         return tuple(m.at(t).astype(self.dtype) for m in (h.Q, h.K, h.V))  # type: ignore[return-value]
+
+    def _values(self, k: int, t: float, alpha: np.ndarray, X: np.ndarray) -> np.ndarray:
+        """α (X V_kᵀ), through V's factors when it has low rank."""
+        factors = self._value_factors[k]
+        if factors is not None:
+            Lt, Rt = factors
+            return (alpha @ (X @ Rt)) @ Lt
+        return alpha @ (X @ self.matrices(k, t)[2].T)
 
     def weights(self, k: int, t: float, X: np.ndarray) -> np.ndarray:
         """α^k(t) for the state X: (…, n, n)."""
@@ -440,8 +460,7 @@ class HeadMixer:
     def mix(self, t: float, X: np.ndarray, out: np.ndarray) -> np.ndarray:
         """out ← Σ_k α^k (X V_kᵀ) (before the projection)."""
         for k in range(len(self.heads)):
-            V = self.matrices(k, t)[2]
-            term = self.weights(k, t, X) @ (X @ V.T)
+            term = self._values(k, t, self.weights(k, t, X), X)
             if k == 0:
                 out[...] = term
             else:

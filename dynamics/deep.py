@@ -29,7 +29,7 @@ from . import limits as _limits
 from .field import AttentionField
 from .initial import initial_tokens
 from .matrices import build_heads, gaussian
-from .scenario import Head, MatrixSpec, Scenario
+from .scenario import Head, LowRankSpec, MatrixSpec, Scenario
 from .solve import Progress, Result, _run_fixed, simulate
 
 #: Collapse threshold: min pairwise cosine ≥ 1 − COLLAPSE_EPS.
@@ -60,6 +60,16 @@ def array_spec(m: np.ndarray) -> MatrixSpec:
     m = np.ascontiguousarray(m, dtype=np.float64)
     m.setflags(write=False)
     return ArraySpec(const=m)  # type: ignore[arg-type]
+
+
+def array_low_rank(left: np.ndarray, right: np.ndarray) -> LowRankSpec:
+    """A numpy-backed :class:`~dynamics.scenario.LowRankSpec` L R (d×r times r×d), read-only."""
+    factors = []
+    for m in (left, right):
+        m = np.ascontiguousarray(m, dtype=np.float64)
+        m.setflags(write=False)
+        factors.append(m)
+    return LowRankSpec(left=factors[0], right=factors[1])  # type: ignore[arg-type]
 
 
 def fast_heads(scenario: Scenario) -> tuple[Head, ...]:
@@ -231,9 +241,7 @@ def diagnostics(
 
 def flops_estimate(scenario: Scenario) -> float:
     """The engine's work estimate of a scenario (flops), for time estimates."""
-    return _limits.estimated_evaluations(scenario) * _limits.work_per_evaluation(
-        scenario.n, scenario.d, scenario.n_heads
-    )
+    return _limits.estimated_evaluations(scenario) * _limits.scenario_work_per_evaluation(scenario)
 
 
 def finite_or_none(v: float | None) -> float | None:

@@ -145,9 +145,46 @@ def evaluation_cap(limit: float, per_evaluation: float, floor: int = 100) -> int
 
 
 # ------------------------------------------------------------------------------------ sphere
-def work_per_evaluation(n: int, d: int, heads: int, systems: int = 1) -> float:
-    """Approximate flops of one field evaluation."""
-    return float(systems) * heads * (4.0 * n * n * d + 4.0 * n * d * d + 10.0 * n * n)
+def head_work(n: int, d: int, qk_rank: int | None = None, v_rank: int | None = None) -> float:
+    """Approximate flops of one head in one field evaluation of one system: the scores
+    2nd² + 2n²d as (X A) Xᵀ, or 4ndr + 2n²r as (X Qᵀ)(X Kᵀ)ᵀ with Q, K of rank r = ``qk_rank``; the
+    values 2nd² + 2n²d as S (X Vᵀ), or 4ndr + 2n²r as (S (X Rᵀ)) Lᵀ with V = L R of rank ``v_rank``;
+    10n² for the exponentials and row sums."""
+
+    def product(r: int | None) -> float:
+        return 2.0 * n * d * d + 2.0 * n * n * d if r is None else 4.0 * n * d * r + 2.0 * n * n * r
+
+    return product(qk_rank) + product(v_rank) + 10.0 * n * n
+
+
+def work_per_evaluation(
+    n: int,
+    d: int,
+    heads: int,
+    systems: int = 1,
+    *,
+    ranks: Sequence[tuple[int | None, int | None]] | None = None,
+) -> float:
+    """Approximate flops of one field evaluation: ``heads`` dense heads (4n²d + 4nd² + 10n² each),
+    or, with ``ranks``, one (qk_rank, v_rank) pair per head as the field evaluates it
+    (:attr:`Head.qk_rank <dynamics.scenario.Head.qk_rank>`, None: dense; see :func:`head_work`)."""
+    if ranks is None:
+        return float(systems) * heads * head_work(n, d)
+    return float(systems) * sum(head_work(n, d, qk, v) for qk, v in ranks)
+
+
+def head_ranks(scenario: Scenario) -> tuple[tuple[int | None, int | None], ...] | None:
+    """(qk_rank, v_rank) of each explicit head of the scenario, or None (generated heads: dense)."""
+    if scenario.heads is None:
+        return None
+    return tuple((h.qk_rank, h.v_rank) for h in scenario.heads)
+
+
+def scenario_work_per_evaluation(scenario: Scenario, systems: int = 1) -> float:
+    """Flops of one field evaluation of ``scenario``, counting its low-rank heads at their factored
+    cost (what :class:`~dynamics.field.AttentionField` does)."""
+    s = scenario
+    return work_per_evaluation(s.n, s.d, s.n_heads, systems, ranks=head_ranks(s))
 
 
 def fixed_steps(scenario: Scenario) -> tuple[int, float]:
@@ -183,6 +220,9 @@ def _setup_per_head(s: Scenario) -> tuple[float, float]:
     """(flops, bytes) of building one head's matrices (generated heads) and the field's arrays."""
     d = s.d
     flops = 2.0 * d**3 + 4.0 * d * d  # the field: QᵀK (and Vᵀ) once per head
+    ranks = head_ranks(s)
+    if ranks and all(qk is not None and v is not None for qk, v in ranks):
+        flops = 8.0 * d * max(max(qk, v) for qk, v in ranks)  # low rank: transposed factors only
     memory = 2.0 * d * d * (8 if s.dtype == "float64" else 4)
     if s.heads is None:  # generated: random draws, kept as tuples of floats
         mats = 3 + (1 if s.qk_amp > 0 else 0)
@@ -219,7 +259,7 @@ def run_cost(scenario: Scenario, systems: int = 1) -> Cost:
     """The cost of ``simulate(scenario)`` with ``systems`` systems (set-up included)."""
     n, d, h = scenario.n, scenario.d, scenario.n_heads
     item = 8 if scenario.dtype == "float64" else 4
-    per_evaluation = work_per_evaluation(n, d, h, systems)
+    per_evaluation = scenario_work_per_evaluation(scenario, systems)
     kind = _attention.kind(scenario.attention)  # e.g. Sinkhorn: all its iterations, every evaluation
     per_evaluation += float(systems) * h * kind.extra_work(n, _attention.kind_params(scenario))
     steps = None

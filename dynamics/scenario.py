@@ -8,7 +8,10 @@ Public JSON keys (a contract: keys are added, never renamed)::
 
     x0 | n, d, seed         explicit n×d tokens, or the size and seed of generated ones
     heads                   [{"Q": M, "K": M, "V": M}, ...]; M a d×d matrix or
-                            {"const": M0, "sin": M1, "omega": w, "phase": p} = M0 + M1 sin(w t + p)
+                            {"const": M0, "sin": M1, "omega": w, "phase": p} = M0 + M1 sin(w t + p);
+                            Q and K may also be r×d (the same r ≤ d: a head of rank r, as in a
+                            real layer), and V a constant product {"left": L, "right": R} of a
+                            d×r and an r×d factor (a real head's W_O,h W_V,h)
     attention               a kind of the registry dynamics.attention.KINDS: "softmax" | "unnormalized" |
                             "l2" | "sinkhorn" | "sigmoid"
     beta, mask              inverse temperature; "none" | "causal"
@@ -90,9 +93,30 @@ def _ellipsoid(value: Any, d: int) -> Matrix:
     return P
 
 
+def low_rank_pays(r: int, d: int) -> bool:
+    """A product with rank-r factors costs 4·n·d·r flops against 2·n·d² dense: cheaper when 2r < d."""
+    return 2 * r < d
+
+
+def _shape(m: Any) -> tuple[int, int]:
+    """(rows, columns) of a matrix kept as tuples or as a numpy array (no conversion)."""
+    return len(m), len(m[0])
+
+
+def _weight(value: Any, name: str, d: int, rows: int | None) -> Matrix:
+    """A matrix with d columns and ``rows`` rows (None: any number from 1 to d)."""
+    m = _matrix(value, name)
+    r, c = _shape(m)
+    if c != d or (rows is not None and r != rows) or r > d:
+        want = f"a {rows}×{d} matrix" if rows is not None else f"an r×{d} matrix with r ≤ {d}"
+        raise ScenarioError(f"{name}: expected {want}, got {r}×{c}")
+    return m
+
+
 @dataclass(frozen=True)
 class MatrixSpec:
-    """A d×d weight matrix, constant or ``const + sin·sin(omega·t + phase)``."""
+    """A weight matrix, constant or ``const + sin·sin(omega·t + phase)``: d×d, or r×d (r ≤ d) for
+    the query and key maps of a head of rank r."""
 
     const: Matrix
     sin: Matrix | None = None
@@ -130,8 +154,14 @@ class MatrixSpec:
         √(‖M‖₁‖M‖∞) above (an SVD per matrix would dominate the set-up of large models)."""
         return self._norm_bound
 
+    @property
+    def shape(self) -> tuple[int, int]:
+        return _shape(self.const)
+
     @classmethod
-    def parse(cls, value: Any, name: str, d: int) -> MatrixSpec:
+    def parse(cls, value: Any, name: str, d: int, rows: int | None = None) -> MatrixSpec:
+        """A d×d spec by default; ``rows=0``: r×d with any r ≤ d; ``rows=r``: exactly r×d."""
+        rows = d if rows is None else (rows or None)
         if isinstance(value, MatrixSpec):
             value = value.to_json()
         if isinstance(value, Mapping):
@@ -140,13 +170,14 @@ class MatrixSpec:
                 raise ScenarioError(f"{name}: unknown keys {sorted(unknown)}")
             if "const" not in value:
                 raise ScenarioError(f"{name}: a time-varying matrix needs 'const'")
+            const = _weight(value["const"], f"{name}.const", d, rows)
             return cls(
-                const=_matrix(value["const"], f"{name}.const", (d, d)),
-                sin=None if value.get("sin") is None else _matrix(value["sin"], f"{name}.sin", (d, d)),
+                const=const,
+                sin=None if value.get("sin") is None else _weight(value["sin"], f"{name}.sin", d, len(const)),
                 omega=_number(value.get("omega", 1.0), f"{name}.omega", -1e3, 1e3),
                 phase=_number(value.get("phase", 0.0), f"{name}.phase", -1e3, 1e3),
             )
-        return cls(const=_matrix(value, name, (d, d)))
+        return cls(const=_weight(value, name, d, rows))
 
     def to_json(self) -> Any:
         if self.sin is None:
@@ -160,16 +191,111 @@ class MatrixSpec:
 
 
 @dataclass(frozen=True)
+class LowRankSpec:
+    """A constant d×d matrix kept as the product M = left·right of a d×r and an r×d factor (r ≤ d):
+    a real head's value map W_O,h W_V,h has rank d_head. JSON ``{"left": L, "right": R}``.
+
+    It reads like a constant :class:`MatrixSpec` (``const`` and ``at(t)`` give the product, formed
+    once on first use); the field multiplies by the factors instead when that is cheaper.
+    """
+
+    left: Matrix
+    right: Matrix
+    sin: ClassVar[None] = None
+    omega: ClassVar[float] = 1.0
+    phase: ClassVar[float] = 0.0
+    is_constant: ClassVar[bool] = True
+
+    @property
+    def rank(self) -> int:
+        """r, the inner dimension of the factors."""
+        return len(self.right)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.left), len(self.right[0])
+
+    @cached_property
+    def factors(self) -> tuple[np.ndarray, np.ndarray]:
+        """(L, R) as read-only float64 arrays."""
+        out = []
+        for m in (self.left, self.right):
+            a = np.array(m, dtype=float)
+            a.setflags(write=False)
+            out.append(a)
+        return out[0], out[1]
+
+    @cached_property
+    def const(self) -> np.ndarray:  # type: ignore[override]
+        """The product L R (read-only)."""
+        L, R = self.factors
+        m = L @ R
+        m.setflags(write=False)
+        return m
+
+    def at(self, t: float) -> np.ndarray:
+        """M = L R at every time."""
+        return self.const
+
+    @cached_property
+    def _norm_bound(self) -> float:
+        L, R = self.factors
+        return _spectral_bound(L) * _spectral_bound(R)
+
+    def norm_bound(self) -> float:
+        """An upper bound of ‖L R‖₂: ‖L‖₂ ‖R‖₂ (each exact when it has ≤ 128 rows, else bounded)."""
+        return self._norm_bound
+
+    @classmethod
+    def parse(cls, value: Any, name: str, d: int) -> LowRankSpec:
+        if isinstance(value, LowRankSpec):
+            value = value.to_json()
+        unknown = set(value) - {"left", "right"}
+        if unknown or "left" not in value or "right" not in value:
+            raise ScenarioError(
+                f"{name}: a factored matrix is {{'left': d×r, 'right': r×d}}"
+                + (f"; unknown keys {sorted(unknown)}" if unknown else "")
+            )
+        right = _weight(value["right"], f"{name}.right", d, None)
+        left = _matrix(value["left"], f"{name}.left")
+        if _shape(left) != (d, len(right)):
+            rows, cols = _shape(left)
+            raise ScenarioError(
+                f"{name}.left: expected a {d}×{len(right)} matrix (d × the rows of 'right'), "
+                f"got {rows}×{cols}"
+            )
+        return cls(left=left, right=right)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "left": [list(map(float, r)) for r in self.left],
+            "right": [list(map(float, r)) for r in self.right],
+        }
+
+
+def _value_spec(value: Any, name: str, d: int) -> MatrixSpec | LowRankSpec:
+    if isinstance(value, LowRankSpec) or (
+        isinstance(value, Mapping) and ("left" in value or "right" in value)
+    ):
+        return LowRankSpec.parse(value, name, d)
+    return MatrixSpec.parse(value, name, d)
+
+
+@dataclass(frozen=True)
 class Head:
-    """One attention head: score ⟨Q x, K y⟩ = xᵀ QᵀK y, value map V."""
+    """One attention head: score ⟨Q x, K y⟩ = xᵀ QᵀK y, value map V.
+
+    Q and K are d×d or both r×d (a head of rank r); V is d×d or a :class:`LowRankSpec` L R.
+    """
 
     Q: MatrixSpec
     K: MatrixSpec
-    V: MatrixSpec
+    V: MatrixSpec | LowRankSpec
 
     @classmethod
     def parse(cls, value: Any, name: str, d: int) -> Head:
         if isinstance(value, Head):
+            value.check(name, d)
             return value
         if not isinstance(value, Mapping):
             raise ScenarioError(f"{name}: expected an object with keys Q, K, V")
@@ -177,7 +303,38 @@ class Head:
         if unknown:
             raise ScenarioError(f"{name}: unknown keys {sorted(unknown)} (allowed: Q, K, V)")
         eye = [[float(i == j) for j in range(d)] for i in range(d)]
-        return cls(**{m: MatrixSpec.parse(value.get(m, eye), f"{name}.{m}", d) for m in ("Q", "K", "V")})
+        Q = MatrixSpec.parse(value.get("Q", eye), f"{name}.Q", d, rows=0)
+        K = MatrixSpec.parse(value.get("K", eye), f"{name}.K", d, rows=Q.shape[0])
+        return cls(Q=Q, K=K, V=_value_spec(value.get("V", eye), f"{name}.V", d))
+
+    def check(self, name: str, d: int) -> None:
+        """ScenarioError unless Q and K are r×d (the same r ≤ d) and V is d×d (shapes only)."""
+        r = self.Q.shape[0]
+        for key, spec, want in (("Q", self.Q, (r, d)), ("K", self.K, (r, d)), ("V", self.V, (d, d))):
+            size = f"{want[0]}×{want[1]}"
+            if spec.shape != want or r > d:
+                got = f"{spec.shape[0]}×{spec.shape[1]}"
+                raise ScenarioError(f"{name}.{key}: expected a {size} matrix (r ≤ d = {d}), got {got}")
+            if spec.sin is not None and _shape(spec.sin) != want:
+                raise ScenarioError(f"{name}.{key}.sin: expected the shape of {key}.const, {size}")
+
+    @property
+    def d(self) -> int:
+        return self.Q.shape[1]
+
+    @property
+    def qk_rank(self) -> int | None:
+        """r when the field scores this head in factored form, (X Qᵀ)(X Kᵀ)ᵀ: constant r×d Q and K
+        with 2r < d (:func:`low_rank_pays`); None when it forms A = QᵀK."""
+        r = self.Q.shape[0]
+        constant = self.Q.is_constant and self.K.is_constant
+        return r if constant and low_rank_pays(r, self.d) else None
+
+    @property
+    def v_rank(self) -> int | None:
+        """r when the field applies V = L R through its factors, (S (X Rᵀ)) Lᵀ (2r < d); else None."""
+        V = self.V
+        return V.rank if isinstance(V, LowRankSpec) and low_rank_pays(V.rank, self.d) else None
 
     def to_json(self) -> dict[str, Any]:
         return {"Q": self.Q.to_json(), "K": self.K.to_json(), "V": self.V.to_json()}
@@ -440,4 +597,4 @@ def _short(x: float) -> str:
 
 # Defaults of the dataclass, for callers that need them (e.g. to know what is omitted in URLs).
 DEFAULTS = Scenario()
-__all__ = ["DEFAULTS", "Head", "MatrixSpec", "Scenario"]
+__all__ = ["DEFAULTS", "Head", "LowRankSpec", "MatrixSpec", "Scenario", "low_rank_pays"]

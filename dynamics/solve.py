@@ -193,7 +193,7 @@ def simulate(
     lim = limits or _limits.Limits()
     systems = 1 if ensemble is None else ensemble.size()
     _limits.check(scenario, lim, systems)
-    per_evaluation = _limits.work_per_evaluation(scenario.n, scenario.d, scenario.n_heads, systems)
+    per_evaluation = _limits.scenario_work_per_evaluation(scenario, systems)
     with blas_threads(per_evaluation) as threads:
         return _simulate(scenario, progress, stop, ensemble, lim, per_evaluation, threads)
 

@@ -9,6 +9,7 @@ identities of §D.2 (P4-2), evaluated with analytic gradients.
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -431,3 +432,147 @@ def test_unnormalized_attention_with_huge_beta_is_refused(dtype):
 
     with pytest.raises(ScenarioError, match="beta"):
         simulate(s)
+
+
+# ------------------------------------------------------------------ heads of low rank
+
+
+def low_rank_heads(rng, d, r, count, *, varying=False):
+    """(factored heads: Q, K r×d and V = L R; the same heads as d×d matrices: Q, K padded with
+    zero rows, V = L R formed)."""
+    factored, dense = [], []
+    for k in range(count):
+        Q, K = rng.standard_normal((2, r, d)) / np.sqrt(d)
+        L, R = rng.standard_normal((d, r)), rng.standard_normal((r, d)) / np.sqrt(d)
+        q_sin = rng.standard_normal((r, d)) / np.sqrt(d) if varying and k == 0 else None
+        pad = np.zeros((d - r, d))
+        factored.append(
+            Head.parse(
+                {
+                    "Q": Q.tolist() if q_sin is None else {"const": Q.tolist(), "sin": q_sin.tolist()},
+                    "K": K.tolist(),
+                    "V": {"left": L.tolist(), "right": R.tolist()},
+                },
+                f"heads[{k}]",
+                d,
+            )
+        )
+        q_dense = spec(np.vstack([Q, pad]), None if q_sin is None else np.vstack([q_sin, pad]))
+        dense.append(Head(Q=q_dense, K=spec(np.vstack([K, pad])), V=spec(L @ R)))
+    return tuple(factored), tuple(dense)
+
+
+KIND_MASKS = [(a, c) for a in ("softmax", "unnormalized", "sigmoid", "l2", "sinkhorn") for c in (False, True)]
+
+
+@pytest.mark.parametrize("attention, causal", [km for km in KIND_MASKS if km != ("sinkhorn", True)])
+@pytest.mark.parametrize("ellipsoid", [False, True])
+@pytest.mark.parametrize("r", [2, 5])
+def test_low_rank_heads_give_the_dense_field(attention: str, causal: bool, ellipsoid: bool, r: int) -> None:
+    """Q, K r×d and V = L R through their factors ((X Qᵀ)(X Kᵀ)ᵀ, (S (X Rᵀ)) Lᵀ; r = 2 < d/2) or
+    formed (r = 5 ≥ d/2): the field of the same heads written as d×d matrices, to rounding."""
+    rng = np.random.default_rng([r, len(attention), causal, ellipsoid])
+    d, n = 10, 7
+    factored, dense = low_rank_heads(rng, d, r, 3)
+    assert all((h.qk_rank, h.v_rank) == ((r, r) if 2 * r < d else (None, None)) for h in factored)
+    P = random_spd(rng, d) if ellipsoid else None
+    X = on_manifold(rng, n, d, P)
+    kw = dict(n=n, beta=1.7, attention=attention, causal=causal, P=P)
+    got = AttentionField(factored, **kw)(0.3, X)
+    want = AttentionField(dense, **kw)(0.3, X)
+    assert np.abs(got - want).max() <= 1e-12 * np.abs(want).max()
+    if attention in ("softmax", "unnormalized"):  # and the model's formula itself
+        ref = reference_field(0.3, X, dense, beta=1.7, attention=attention, causal=causal, P=P)
+        np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("attention", ["softmax", "unnormalized", "sigmoid"])
+def test_low_rank_ensembles_with_per_system_beta_and_time_varying_heads(attention: str) -> None:
+    """(B, n, d) states with one β per system, one head with a time-varying r×d query map (formed
+    densely at each t) among factored ones: equal to the dense heads, to rounding."""
+    rng = np.random.default_rng(7)
+    d, n, r = 12, 6, 3
+    factored, dense = low_rank_heads(rng, d, r, 3, varying=True)
+    assert factored[0].qk_rank is None and factored[1].qk_rank == r
+    X = np.stack([on_manifold(rng, n, d) for _ in range(3)])
+    beta = np.array([0.2, 1.0, 3.5])
+    for t in (0.0, 1.1):
+        got = AttentionField(factored, n=n, beta=beta, attention=attention, causal=True)(t, X)
+        want = AttentionField(dense, n=n, beta=beta, attention=attention, causal=True)(t, X)
+        assert np.abs(got - want).max() <= 1e-12 * np.abs(want).max()
+
+
+def test_a_scenario_with_low_rank_heads_round_trips_through_json() -> None:
+    rng = np.random.default_rng(3)
+    d, r = 8, 2
+    factored, _ = low_rank_heads(rng, d, r, 2)
+    s = Scenario(x0=on_manifold(rng, 5, d).tolist(), heads=factored, T=0.5, dt=0.1, frames=3)
+    back = Scenario.from_json(s.to_json())
+    assert back == s and back.digest() == s.digest()
+    assert back.heads[0].V.rank == r and back.heads[0].Q.shape == (r, d)
+    assert Scenario.from_query(s.to_query()) == s
+    text = json.loads(s.to_json())["heads"][0]
+    assert set(text["V"]) == {"left", "right"} and len(text["Q"]) == r
+
+
+def ones(*shape: int) -> list:
+    return np.ones(shape).tolist()
+
+
+@pytest.mark.parametrize(
+    "head, message",
+    [
+        ({"Q": ones(2, 6), "K": ones(3, 6)}, r"heads\[0\]\.K: expected a 2×6 matrix, got 3×6"),
+        ({"Q": ones(2, 5), "K": ones(2, 5)}, r"heads\[0\]\.Q: expected an r×6 matrix with r ≤ 6, got 2×5"),
+        ({"Q": ones(7, 6), "K": ones(7, 6)}, r"heads\[0\]\.Q: expected an r×6 matrix with r ≤ 6, got 7×6"),
+        ({"Q": ones(2, 6)}, r"heads\[0\]\.K: expected a 2×6 matrix"),
+        ({"V": {"left": ones(6, 2), "right": ones(3, 6)}}, r"heads\[0\]\.V\.left: expected a 6×3 matrix"),
+        ({"V": {"left": ones(6, 2)}}, r"heads\[0\]\.V: a factored matrix is"),
+        ({"V": {"left": ones(6, 1), "right": ones(1, 6), "sin": ones(6, 6)}}, r"unknown keys \['sin'\]"),
+        ({"V": ones(2, 6)}, r"heads\[0\]\.V: expected a 6×6 matrix"),
+        (
+            {"Q": {"const": ones(2, 6), "sin": ones(3, 6)}, "K": ones(2, 6)},
+            r"heads\[0\]\.Q\.sin: expected a 2×6",
+        ),
+    ],
+)
+def test_wrong_shapes_of_low_rank_heads_are_refused_clearly(head: dict, message: str) -> None:
+    with pytest.raises(ScenarioError, match=message):
+        Scenario(d=6, n=4, heads=[head])
+
+
+def test_head_objects_with_wrong_shapes_are_refused() -> None:
+    from dynamics.deep import array_low_rank, array_spec
+
+    good = array_spec(np.ones((2, 6)))
+    with pytest.raises(ScenarioError, match=r"heads\[0\]\.K: expected a 2×6 matrix \(r ≤ d = 6\), got 3×6"):
+        Scenario(d=6, n=4, heads=[Head(Q=good, K=array_spec(np.ones((3, 6))), V=spec(np.eye(6)))])
+    with pytest.raises(ScenarioError, match=r"heads\[0\]\.V: expected a 6×6 matrix"):
+        Scenario(d=6, n=4, heads=[Head(Q=good, K=good, V=array_low_rank(np.ones((5, 2)), np.ones((2, 6))))])
+
+
+@settings(max_examples=60)
+@given(st.integers(1, 256), st.integers(16, 1024), st.integers(1, 64), st.integers(1, 12))
+def test_the_work_estimate_counts_low_rank_heads_at_their_factored_cost(n, d, r, h) -> None:
+    """Per head: 4n²d + 4nd² + 10n² dense; with rank-r factors (2r < d) the two n×d×d products
+    become four n×d×r ones and the two n×n×d ones n×n×r, so the ratio lies in [r/d, 2r/d] up to
+    the 10n² elementwise term: ≈ 2r/d when n ≪ d (0.17 at d = 768, r = 64, n = 64)."""
+    from dynamics import limits
+
+    dense = limits.work_per_evaluation(n, d, h)
+    assert dense == pytest.approx(h * (4 * n * n * d + 4 * n * d * d + 10 * n * n))
+    if not 2 * r < d:
+        return
+    low = limits.work_per_evaluation(n, d, h, ranks=[(r, r)] * h)
+    elementwise = 10 * n * n / (4 * n * d * d + 4 * n * n * d)
+    assert r / d <= low / dense <= 2 * r / d + elementwise
+    # the budget of a scenario with such heads uses it (here: 2 heads, the second one dense)
+    rng = np.random.default_rng(0)
+    factored, dense_heads = low_rank_heads(rng, 10, 2, 2)
+    s = Scenario(n=3, d=10, heads=(factored[0], dense_heads[1]), T=1.0, dt=0.1, frames=2)
+    assert limits.scenario_work_per_evaluation(s) == pytest.approx(
+        limits.head_work(3, 10, 2, 2) + limits.head_work(3, 10)
+    )
+    assert limits.run_cost(s).work == pytest.approx(
+        limits.estimated_evaluations(s) * limits.scenario_work_per_evaluation(s)
+    )

@@ -436,3 +436,33 @@ def test_cli_tiny_gpt2_with_comparison(capsys: pytest.CaptureFixture[str]) -> No
     cmp = out["comparison"]
     assert set(cmp["ode"]) == set(wt.SPACES) and len(cmp["network"]["with MLP"]["deviation"]) == 4
     assert "ellipsoid retraction instead of LN" not in cmp["ladder"]  # a post-LN rung only
+
+
+@pytest.mark.parametrize("space", wt.SPACES)
+def test_the_low_rank_ode_is_the_dense_one_on_minilm(minilm, space: str) -> None:
+    """The ODE scenario of a real layer carries its heads at rank d_head = 32 (Q, K 32×384; V as
+    W_O,h·W_V,h): integrated through those factors it gives the same tokens and curves as the same
+    heads written as 384×384 matrices (layer 0, n = 16, float64: to rounding), and its budget
+    counts the factored work (≈ 6× less per evaluation than the dense heads at d = 384)."""
+    from dynamics import limits
+    from dynamics.solve import simulate
+
+    model, ids = minilm
+    ids = np.resize(ids, 16)
+    w = tr.layer_weights(model, 0)
+    states = tr.layer_states(model, ids, 0, repeats=0)[0]
+    reading = wt.read_layer(w, space, residual=states)
+    low = reading.scenario(wt.attention_inputs(w, states), repeats=6, dtype="float64")
+    dense = dataclasses.replace(low, heads=reading.dense_heads())
+    assert all((h.qk_rank, h.v_rank) == (w.d_head, w.d_head) for h in low.heads)
+    assert all((h.qk_rank, h.v_rank) == (None, None) for h in dense.heads)
+    a, b = simulate(low), simulate(dense)
+    assert a.status == b.status == 0
+    np.testing.assert_allclose(a.x, b.x, rtol=0, atol=1e-10)
+    ca, cb = wt.curves(a.x), wt.curves(b.x)
+    np.testing.assert_allclose(ca.deviation, cb.deviation, rtol=0, atol=1e-10)
+    np.testing.assert_array_equal(ca.clusters, cb.clusters)
+    ratio = limits.scenario_work_per_evaluation(low) / limits.scenario_work_per_evaluation(dense)
+    r_over_d = w.d_head / w.d
+    assert r_over_d <= ratio <= 2 * r_over_d + 0.01
+    assert a.work == pytest.approx(ratio * b.work)

@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from dynamics import Limits, Scenario, ScenarioError
-from dynamics.limits import check, estimated_evaluations, largest_where, work_per_evaluation
+from dynamics.limits import check, estimated_evaluations, largest_where, scenario_work_per_evaluation
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def features(scenario: Scenario) -> tuple[float, float, float, float, float]:
     labels, theorem cards — grows faster than n² once the n×n arrays leave the caches; d³: the
     d×d eigendecompositions of the 3D view's PCA and of the theorem cards)."""
     evals = float(estimated_evaluations(scenario))
-    flops = evals * work_per_evaluation(scenario.n, scenario.d, scenario.n_heads)
+    flops = evals * scenario_work_per_evaluation(scenario)
     evaluations = evals * scenario.n_heads
     if scenario.attention == "sinkhorn":  # typical iteration counts (the cap is the engine's limit):
         # one iteration ≈ SINKHORN_WEIGHT field evaluations at n = 32, growing like n² (measured)
@@ -339,9 +339,7 @@ class RateMeter:
     @staticmethod
     def work(scenario: Scenario) -> tuple[float, float]:
         """(field flops, setup units = heads · d²) of a scenario."""
-        flops = estimated_evaluations(scenario) * work_per_evaluation(
-            scenario.n, scenario.d, scenario.n_heads
-        )
+        flops = estimated_evaluations(scenario) * scenario_work_per_evaluation(scenario)
         return float(flops), float(scenario.n_heads * scenario.d**2)
 
     @property
