@@ -83,8 +83,7 @@ def test_a_slider_redraws_the_sphere_and_keeps_a_hand_rotated_camera(app_page) -
         n.focus()
         page.keyboard.press("ArrowRight")
     wait_tokens(page, 33)
-    page.wait_for_timeout(300)
-    assert app_page.digest(plot) != picture
+    app_page.wait_for_change(plot, picture)  # the new picture is drawn (and holds still)
     after = page.evaluate(CAMERA_JS)
     assert max(abs(a - b) for a, b in zip(after, rotated, strict=True)) < 1e-3, (rotated, after)
     assert re.search(r"[?&]n=33\b", page.url)
