@@ -3,7 +3,8 @@
 A run with a progress bar and a Cancel button must call Streamlit while it works, which a function
 wrapped in ``st.cache_data`` cannot do (its elements would be replayed on every hit). So the page
 runs the work itself and hands the finished value to this store, which keeps it in
-``st.cache_data`` (bounded, pickled copies, shared by every session of the process) under
+``st.cache_data`` (at most MAX_ENTRIES values and MAX_BYTES pickled bytes, shared by every
+session of the process) under
 ``(kind, key)``; ``lookup`` returns it later, or None if it was never stored or has been evicted.
 
     with finished.single_flight("mean-field ODE", js):   # another session on the same run: wait
@@ -27,6 +28,9 @@ from typing import Any
 import streamlit as st
 
 MAX_ENTRIES = 64
+#: Bytes (pickled) the finished runs of every kind may hold together, least recently used out first
+#: (a deep run at n = 1024 keeps its cosine matrices: tens of MB).
+MAX_BYTES = 256 * 2**20
 
 
 class _Handoff:
@@ -84,7 +88,7 @@ def _flights() -> _Flights:
     return _Flights()
 
 
-@st.cache_data(max_entries=MAX_ENTRIES, show_spinner=False)
+@st.cache_data(max_entries=MAX_ENTRIES, max_size=MAX_BYTES, show_spinner=False)
 def _finished(kind: str, key: str) -> Any:
     """The value stored for (kind, key); LookupError (never cached) if there is none."""
     try:
