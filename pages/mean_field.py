@@ -348,17 +348,17 @@ def ode_or_fallback(
     if ss.get(CANCEL_BUTTON):  # this rerun comes from the Cancel button: the run was stopped
         ss[CANCELLED_KEY] = gs.to_json()
     ode = run_ode(gs)
+    pasted = gs != fallback
+    what, instead = ("The pasted scenario", "; showing the preset") if pasted else ("This scenario", "")
     problem = None
     if ode is None:
-        problem = (
-            "The run of the pasted scenario was cancelled; showing the preset. Edit the JSON to run it again."
-        )
+        problem = f"{what}'s run was cancelled{instead}. Change a setting to run again."
     elif ode["status"] == FAILED and "budget" in ode["message"]:
         problem = (
-            f"The pasted scenario needs more work than this page allows ({escaped(ode['message'])}); "
-            "showing the preset. Shorten T, loosen rtol/atol or lower d."
+            f"{what} needs more work than this page allows ({escaped(ode['message'])}){instead}. "
+            "Shorten T, loosen rtol/atol or lower d."
         )
-    if problem is None or gs == fallback:
+    if problem is None or not pasted:
         return gs, ode if ode is not None else {}, problem
     return fallback, run_ode(fallback) or {}, problem
 
