@@ -181,7 +181,7 @@ def test_a_lesson_opens_at_t0_with_every_token_and_autoplay_plays(app_page) -> N
         ".reduce((n, t) => n + t.x.filter((v) => Number.isFinite(v)).length, 0)"
     )
     assert trails == 32  # one point per token: no trail yet, nothing of the ending given away
-    assert page.evaluate(CURSOR_JS) == 0
+    page.wait_for_function(f"() => ({CURSOR_JS})() === 0")  # the curves are drawn, cursor at t = 0
     page.goto(app_page.url("", lesson="metastable", autoplay="true"))
     expect(page.locator(PLAYER).first).to_have_attribute("data-playing", "true")
     page.wait_for_function(f"() => +document.querySelector('{PLAYER}').dataset.sourceFrame > 5")
