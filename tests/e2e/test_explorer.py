@@ -151,8 +151,11 @@ def test_a_lesson_link_hides_controls_and_restores_camera_and_frame(app_page) ->
     assert not sidebar.get_by_role("slider", name="β (inverse temperature)").is_visible()
     assert not sidebar.get_by_text("Mask").is_visible()
     page.wait_for_function("() => document.querySelector('.adx-player').dataset.frame === '40'")
-    eye = page.evaluate(CAMERA_JS)
-    assert eye is not None
+    # the link's camera (eye at (0, 0, 1.6)) once the scene is drawn
+    page.wait_for_function(
+        f"() => {{ const e = ({CAMERA_JS})(); "
+        "return !!e && Math.abs(e[0]) < 1e-3 && Math.abs(e[1]) < 1e-3 && Math.abs(e[2] - 1.6) < 1e-3; }"
+    )
     app_page.assert_healthy()
 
 
