@@ -28,6 +28,11 @@ Targets (idle machine, software WebGL): first drawn sphere ≤ 4 s (cold), ≤ 1
 
     .venv/bin/python benchmarks/app_latency.py [--repeat 5] [--loads 3] [--no-browser] [--no-server]
         [--compare OTHER_CHECKOUT]   # before/after in one run: e.g. main, unpacked with git archive
+
+Known bias of ``--compare``: an A/A run (the same commit in both slots, load 2–4, 3 loads) put the
+compared slot's first WebGL frame 1.0–1.2 s earlier (cold 4.1 vs 5.3 s, warm 3.7 vs 4.7 s) and its
+lesson switches ~0.2 s faster; its "plotly ready" marks were missing too. Until that is found, read
+a before/after only against an A/A run made the same way, or run each checkout alone.
 """
 
 from __future__ import annotations
