@@ -82,7 +82,6 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # deploy.topology (--via-proxy)
@@ -226,12 +225,8 @@ class StreamlitClient:
             kind = _WIDGET_FIELDS[key]
             if kind == "double_array":
                 w.double_array_value.data.append(float(value))
-            elif kind == "string_array":
-                w.string_array_value.data.append(str(value))
-            elif kind == "int":
-                w.int_value = int(value)
             else:
-                w.bool_value = bool(value)
+                w.int_value = int(value)
             out.append(w)
         return out
 
@@ -330,85 +325,27 @@ async def one_session(context, base: str, seed: int, reruns: int, timeout_ms: fl
 
 
 # ------------------------------------------------------------------------------------ websocket client
-@dataclass
-class _Page:
-    """What a session has seen of the explorer: widget ids by key, select options, texts shown."""
-
-    ids: dict[str, str] = field(default_factory=dict)
-    options: dict[str, list[str]] = field(default_factory=dict)
-    texts: list[str] = field(default_factory=list)
-    page_hash: str = ""
-
-    def read(self, fm: Any, res: SessionResult) -> None:
-        """Record one ForwardMsg: the page hash, a new element's id/options/text, an exception."""
-        kind = fm.WhichOneof("type")
-        if kind == "new_session":
-            self.page_hash = fm.new_session.page_script_hash or self.page_hash
-        if kind != "delta" or fm.delta.WhichOneof("type") != "new_element":
-            return
-        el = fm.delta.new_element
-        sub = getattr(el, el.WhichOneof("type"))
-        if getattr(sub, "id", ""):
-            key = sub.id.rsplit("-", 1)[-1]
-            self.ids[key] = sub.id
-            if list(getattr(sub, "options", [])):
-                self.options[key] = list(sub.options)
-        for attr in ("body", "code_text"):
-            if getattr(sub, attr, ""):
-                self.texts.append(getattr(sub, attr))
-        if el.WhichOneof("type") == "exception":
-            res.problems.append(f"exception: {sub.message[:120]}")
-
-
 async def ws_session(
     base: str, seed: int, reruns: int, timeout_s: float, mode: str = "miss", beta2: float = 2.0
 ) -> SessionResult:
-    """One session speaking Streamlit's own protocol (BackMsg / ForwardMsg protobufs over the
-    ``/_stcore/stream`` websocket, as the browser does) — no rendering cost on the client.
+    """One session speaking Streamlit's own protocol (:class:`StreamlitClient`) — no rendering
+    cost on the client.
 
     ``mode="miss"``: every rerun is a β never seen before (a full re-integration). ``mode="default"``:
     the lesson as a class follows it — cycles through the same view again (a cached rerun), β →
     ``beta2`` (the teacher's "now try β = 2": the first session to get there integrates it, the
     others share the cache), β back to the lesson's. (The player's time, view and trails live in
     the browser: they cost the server nothing.)"""
-    import websockets
-    from streamlit.proto.BackMsg_pb2 import BackMsg
-    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
-
     res = SessionResult(seed)
-    url = base.replace("http://", "ws://").replace("https://", "wss://") + "/_stcore/stream"
-    page = _Page()
-
-    async def run_once(ws, beta: float | None) -> float:
-        msg = BackMsg()
-        msg.rerun_script.query_string = f"seed={seed}"
-        msg.rerun_script.page_script_hash = page.page_hash
-        if beta is not None:
-            w_beta, w_seed = _widget(page.ids["beta"]), _widget(page.ids["seed"])
-            w_beta.double_array_value.data.append(beta)
-            w_seed.int_value = seed
-            msg.rerun_script.widget_states.widgets.extend([w_beta, w_seed])
-        page.texts.clear()
-        t = time.perf_counter()
-        await ws.send(msg.SerializeToString())
-        while True:
-            fm = ForwardMsg()
-            fm.ParseFromString(await asyncio.wait_for(ws.recv(), timeout_s))
-            page.read(fm, res)
-            if fm.WhichOneof("type") == "script_finished":
-                return time.perf_counter() - t
-
     try:
-        async with websockets.connect(url, subprotocols=["streamlit"], max_size=None) as ws:
-            res.load_s = await run_once(ws, None)
+        async with StreamlitClient(base, query=f"seed={seed}", timeout_s=timeout_s) as client:
+            res.load_s = await client.run()
             beta = 1.0
             for k in range(reruns):
-                if mode == "miss":
-                    beta = round(beta + 0.1, 1)
-                else:
-                    beta = (1.0, beta2, 1.0)[k % 3]
-                res.reruns.append(await run_once(ws, beta))
-            _check_shown(page.texts, seed, beta, res)
+                beta = round(beta + 0.1, 1) if mode == "miss" else (1.0, beta2, 1.0)[k % 3]
+                res.reruns.append(await client.set(beta=beta, seed=seed))
+            res.problems.extend(client.problems)
+            _check_shown(client.texts, seed, beta, res)
     except Exception as exc:
         res.problems.append(f"{type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}")
     return res
