@@ -27,6 +27,14 @@ Vector = tuple[float, ...]
 MAX_ABS = 1e6
 
 
+def _check_entries(arr: np.ndarray, name: str) -> None:
+    """ScenarioError unless every entry is finite and at most MAX_ABS in absolute value."""
+    if not np.all(np.isfinite(arr)):
+        raise ScenarioError(f"{name}: entries must be finite numbers")
+    if np.abs(arr).max() > MAX_ABS:
+        raise ScenarioError(f"{name}: entries must be at most {MAX_ABS:g} in absolute value")
+
+
 def matrix(value: Any, name: str, shape: tuple[int, int] | None = None) -> Matrix:
     """Validate a matrix given as nested sequences and return it as a tuple of tuples."""
     try:
@@ -37,10 +45,7 @@ def matrix(value: Any, name: str, shape: tuple[int, int] | None = None) -> Matri
         raise ScenarioError(f"{name}: expected a non-empty 2-D matrix, got shape {arr.shape}")
     if shape is not None and arr.shape != shape:
         raise ScenarioError(f"{name}: expected shape {shape}, got {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ScenarioError(f"{name}: entries must be finite numbers")
-    if np.abs(arr).max() > MAX_ABS:
-        raise ScenarioError(f"{name}: entries must be at most {MAX_ABS:g} in absolute value")
+    _check_entries(arr, name)
     return tuple(tuple(float(v) for v in row) for row in arr)
 
 
@@ -54,10 +59,7 @@ def vector(value: Any, name: str, length: int | None = None) -> Vector:
         raise ScenarioError(f"{name}: expected a non-empty list of numbers")
     if length is not None and arr.size != length:
         raise ScenarioError(f"{name}: expected {length} numbers (one per dimension), got {arr.size}")
-    if not np.all(np.isfinite(arr)):
-        raise ScenarioError(f"{name}: entries must be finite numbers")
-    if np.abs(arr).max() > MAX_ABS:
-        raise ScenarioError(f"{name}: entries must be at most {MAX_ABS:g} in absolute value")
+    _check_entries(arr, name)
     return tuple(float(v) for v in arr)
 
 
